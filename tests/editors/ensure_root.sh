@@ -10,6 +10,7 @@ MIRROR="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 PKGS="gimp gir1.2-gimp-3.0 python3-gi krita python3-pyqt5"
 
 if [ -f "$STAMP" ]; then echo "$ROOT"; exit 0; fi
+mkdir -p "$(dirname "$ROOT")"
 exec 9>"${ROOT%/}.lock"
 flock 9
 if [ -f "$STAMP" ]; then echo "$ROOT"; exit 0; fi
@@ -17,8 +18,8 @@ if [ -f "$STAMP" ]; then echo "$ROOT"; exit 0; fi
 if ! command -v debootstrap >/dev/null; then
   apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >&2
 fi
+umount "$ROOT/proc" 2>/dev/null || true
 rm -rf "$ROOT"
-mkdir -p "$(dirname "$ROOT")"
 debootstrap --variant=minbase --include=python3,python3-gi trixie "$ROOT" "$MIRROR" >&2
 mount -t proc proc "$ROOT/proc"
 trap 'umount "$ROOT/proc" 2>/dev/null || true' EXIT
