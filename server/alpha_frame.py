@@ -1,0 +1,22 @@
+"""Engine alpha (float32 in [0, 1]) → the wire's raw alpha frame: u8 or little-endian u16, optionally cropped."""
+from __future__ import annotations
+
+import numpy as np
+
+
+def encode_alpha(alpha: np.ndarray, depth: int, crop: bool) -> tuple[np.ndarray, int, int]:
+    """Return (C-contiguous samples, x, y); with `crop`, only the bounding box of non-zero samples.
+
+    Quantise first, then crop, so the box is exactly where the sent samples are non-zero.
+    An all-zero alpha cropped is an empty 0×0 frame at (0, 0).
+    """
+    scale, dtype = (255.0, np.uint8) if depth == 8 else (65535.0, np.dtype("<u2"))
+    samples = (np.clip(alpha, 0.0, 1.0) * scale + 0.5).astype(dtype)
+    if not crop:
+        return samples, 0, 0
+    rows = np.flatnonzero(samples.any(axis=1))
+    if rows.size == 0:
+        return np.zeros((0, 0), dtype=dtype), 0, 0
+    cols = np.flatnonzero(samples.any(axis=0))
+    y0, y1, x0, x1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+    return np.ascontiguousarray(samples[y0:y1, x0:x1]), int(x0), int(y0)

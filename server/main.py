@@ -1,0 +1,105 @@
+"""`mam-server` command line: build the engine, check the endpoint is safe, serve until SIGINT/SIGTERM.
+
+Exit codes: 0 clean shutdown, 2 the endpoint is in use or the configuration is refused, 1 anything else.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+
+from .daemon import Daemon, PortInUse
+from .image_store import ImageStore
+from .protocol import Limits
+from .security import CurveConfig, SecurityConfigError, check_endpoint
+
+DEFAULT_ENDPOINT = "tcp://127.0.0.1:5757"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="mam-server", description="Matting Anything daemon for the Krita and GIMP "
+                                                               "plugins (ZeroMQ ROUTER, protocol v1).")
+    p.add_argument("--endpoint", default=DEFAULT_ENDPOINT,
+                   help="ZeroMQ endpoint to bind (default %(default)s; ipc:///path works on Unix). A non-loopback "
+                        "address requires --curve-secret-key and --curve-authorized-keys.")
+    m = p.add_argument_group("model")
+    m.add_argument("--model-type", default="vit_b", help="SAM variant: vit_b, vit_l, vit_h, or tiny (tests)")
+    m.add_argument("--sam-checkpoint", help="SAM checkpoint .pth (default: the per-user weights cache)")
+    m.add_argument("--m2m-checkpoint", help="MAM M2M checkpoint .pth (default: the per-user weights cache)")
+    m.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N, mps (default %(default)s)")
+    m.add_argument("--random-weights", type=int, metavar="SEED",
+                   help="use randomly initialised weights from SEED instead of checkpoints (tests only: the "
+                        "mattes are meaningless; hello says so)")
+    m.add_argument("--embedding-cache-bytes", type=int, default=1 << 30,
+                   help="bytes of image embeddings kept (default %(default)s)")
+    lim = p.add_argument_group("limits")
+    d = Limits()
+    lim.add_argument("--max-pixels", type=int, default=d.max_pixels, help="largest image, in pixels (default "
+                                                                           "%(default)s)")
+    lim.add_argument("--max-message-bytes", type=int, default=d.max_message_bytes,
+                     help="largest request message (default %(default)s)")
+    lim.add_argument("--max-points", type=int, default=d.max_points, help="most prompt points (default %(default)s)")
+    lim.add_argument("--max-queue", type=int, default=d.max_queue, help="most queued requests, all clients "
+                                                                         "together (default %(default)s)")
+    lim.add_argument("--image-cache-bytes", type=int, default=1 << 30,
+                     help="bytes of converted images kept for digest-only requests (default %(default)s)")
+    sec = p.add_argument_group("remote use (CURVE)")
+    sec.add_argument("--curve-secret-key", metavar="FILE", help="the server's secret certificate (zmq.auth format)")
+    sec.add_argument("--curve-authorized-keys", metavar="DIR", help="directory of allowed clients' public "
+                                                                    "certificates")
+    p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    return p
+
+
+def _curve(args: argparse.Namespace) -> CurveConfig | None:
+    if (args.curve_secret_key is None) != (args.curve_authorized_keys is None):
+        raise SecurityConfigError("--curve-secret-key and --curve-authorized-keys go together")
+    if args.curve_secret_key is None:
+        return None
+    return CurveConfig(args.curve_secret_key, args.curve_authorized_keys)
+
+
+def _limits(args: argparse.Namespace) -> Limits:
+    values = {"max_pixels": args.max_pixels, "max_message_bytes": args.max_message_bytes,
+              "max_points": args.max_points, "max_queue": args.max_queue}
+    bad = [k for k, v in values.items() if v < 1]
+    if bad:
+        raise SecurityConfigError(f"limits must be positive: {bad}")
+    return Limits(**values)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    log = logging.getLogger("mam.server")
+    try:
+        curve = _curve(args)
+        limits = _limits(args)
+        check_endpoint(args.endpoint, curve)
+    except SecurityConfigError as exc:
+        print(f"mam-server: {exc}", file=sys.stderr)
+        return 2
+    from mam_engine import MattingEngine  # after argument checks: importing torch takes seconds
+
+    engine = MattingEngine(sam_checkpoint=args.sam_checkpoint, m2m_checkpoint=args.m2m_checkpoint,
+                           model_type=args.model_type, device=args.device, cache_bytes=args.embedding_cache_bytes,
+                           random_weights_seed=args.random_weights)
+    model_info = {"random_weights": args.random_weights is not None, "random_weights_seed": args.random_weights}
+    if args.random_weights is not None:
+        log.warning("event=random_weights seed=%d note='mattes are meaningless; for tests only'", args.random_weights)
+    daemon = Daemon(engine, args.endpoint, limits, ImageStore(args.image_cache_bytes), curve, model_info)
+    try:
+        daemon.bind()
+    except (PortInUse, SecurityConfigError) as exc:
+        print(f"mam-server: {exc}", file=sys.stderr)
+        return 2
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: daemon.stop_event.set())
+    daemon.serve()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

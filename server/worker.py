@@ -1,0 +1,198 @@
+"""The model worker: one thread per device running `MattingEngine.matte` off a bounded queue.
+
+The socket loop never waits for it: jobs go in through `submit` (a lock, no I/O), replies come back as
+whole ZeroMQ messages on an inproc PUSH socket the loop polls next to its ROUTER. Interactive use
+produces bursts of requests, so a newer `matte` from the same client replaces its queued older ones, and
+`cancel` stops a running one at the next stage boundary (the engine's `on_progress` hook raises).
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import zmq
+
+from mam_engine import MatteCancelled
+
+from .alpha_frame import encode_alpha
+from .image_store import ImageStore, verify_digest
+from .pixels import mask_to_bool, to_rgb8
+from .protocol import MatteRequest, ProtocolError, error_header, reply_header
+
+log = logging.getLogger("mam.server.worker")
+
+
+@dataclass(eq=False)
+class Job:
+    """One accepted `matte`; `client` is the ROUTER identity replies go back to."""
+
+    client: bytes
+    request: MatteRequest
+    received: float = field(default_factory=time.monotonic)
+    pixels_sent: bool = False  # for the log: `request.pixels` is released once converted
+    cancel_reason: str | None = None  # "cancelled" or "shutting_down", set by the socket loop's thread
+
+
+class Worker(threading.Thread):
+    """Runs jobs in arrival order; every reply for a job is sent from this thread on `results_endpoint`."""
+
+    def __init__(self, engine, store: ImageStore, context: zmq.Context, results_endpoint: str,
+                 max_queue: int) -> None:
+        super().__init__(name="mam-worker", daemon=True)
+        self.engine = engine
+        self.store = store
+        self.context = context
+        self.results_endpoint = results_endpoint
+        self.max_queue = max_queue
+        self._queue: list[Job] = []
+        self._running: Job | None = None
+        self._stopping = False
+        self._cond = threading.Condition()
+
+    # --- called from the socket loop's thread -------------------------------------------------
+    def submit(self, job: Job) -> list[Job]:
+        """Queue `job`; return the same client's queued jobs it supersedes (the caller answers them)."""
+        with self._cond:
+            if self._stopping:
+                raise ProtocolError("shutting_down", "the daemon is shutting down")
+            older = [j for j in self._queue if j.client == job.client]
+            if len(self._queue) - len(older) >= self.max_queue:
+                raise ProtocolError("queue_full", f"{len(self._queue)} requests are queued; max_queue is "
+                                                  f"{self.max_queue}; retry later")
+            self._queue = [j for j in self._queue if j.client != job.client]
+            if job.request.pixels is None:
+                # A digest-only follow-up may replace the very request that carried the pixels.
+                donor = next((j for j in older if j.request.pixels is not None
+                              and j.request.image.key == job.request.image.key), None)
+                if donor is not None:
+                    job.request.pixels = donor.request.pixels
+            self._queue.append(job)
+            self._cond.notify()
+            return older
+
+    def cancel(self, client: bytes, target: str) -> tuple[str, Job | None]:
+        """Cancel `target` of `client`: ("queued", job) removed now, ("running", job) flagged, or ("unknown", None)."""
+        with self._cond:
+            for job in self._queue:
+                if job.client == client and job.request.id == target:
+                    self._queue.remove(job)
+                    return "queued", job
+            running = self._running
+            if running is not None and running.client == client and running.request.id == target:
+                running.cancel_reason = "cancelled"
+                return "running", running
+            return "unknown", None
+
+    def will_have_image(self, key: str) -> bool:
+        """True when a queued or running job brings the pixels for `key` (a digest-only request may follow it)."""
+        with self._cond:
+            jobs = self._queue + ([self._running] if self._running else [])
+            return any(j.request.image.key == key and j.request.pixels is not None for j in jobs)
+
+    def counts(self) -> dict[str, int]:
+        with self._cond:
+            return {"queued": len(self._queue), "running": int(self._running is not None)}
+
+    def stop(self) -> list[Job]:
+        """Stop taking work; flag the running job; return the queued jobs for the caller to answer."""
+        with self._cond:
+            self._stopping = True
+            dropped, self._queue = self._queue, []
+            if self._running is not None:
+                self._running.cancel_reason = "shutting_down"
+            self._cond.notify()
+            return dropped
+
+    # --- the worker thread ----------------------------------------------------------------------
+    def run(self) -> None:
+        push = self.context.socket(zmq.PUSH)
+        push.setsockopt(zmq.LINGER, 1000)
+        push.connect(self.results_endpoint)
+        try:
+            while True:
+                with self._cond:
+                    while not self._queue and not self._stopping:
+                        self._cond.wait()
+                    if not self._queue:
+                        return
+                    job = self._running = self._queue.pop(0)
+                try:
+                    self._run_job(job, push)
+                finally:
+                    with self._cond:
+                        self._running = None
+        finally:
+            push.close()
+
+    def _run_job(self, job: Job, push: zmq.Socket) -> None:
+        req = job.request
+        started = time.monotonic()
+        try:
+            image = self._image(req)
+            converted = time.monotonic()
+            mask = mask_to_bool(req.mask, req.image.width, req.image.height) if req.mask is not None else None
+
+            def on_progress(stage: str, fraction: float) -> None:
+                if job.cancel_reason:
+                    raise MatteCancelled(job.cancel_reason)
+                push.send_multipart([job.client, reply_header("progress", req.id, stage=str(stage),
+                                                              fraction=float(fraction))])
+
+            on_progress("start", 0.0)
+            result = self.engine.matte(image, box=req.box, points=req.points, mask=mask, guidance=req.guidance,
+                                       on_progress=on_progress, image_key=req.image.key)
+            samples, x, y = encode_alpha(result.alpha, req.depth, req.crop)
+        except Exception as exc:  # every failure becomes an error reply; the worker keeps serving
+            code, message = self._failure(job, exc)
+            log.info("event=matte_failed id=%s client=%s code=%s message=%r", req.id, job.client.hex(), code, message)
+            push.send_multipart([job.client, error_header(code, message, req.id)])
+            return
+        server_timings = {"queue_wait": round(started - job.received, 6), "convert": round(converted - started, 6),
+                          "total": round(time.monotonic() - job.received, 6)}
+        timings = {str(k): float(v) for k, v in result.timings.items()}
+        header = reply_header("result", req.id, width=int(samples.shape[1]), height=int(samples.shape[0]), x=x, y=y,
+                              depth=req.depth, score=float(result.score), digest=req.image.digest,
+                              image_width=req.image.width, image_height=req.image.height, timings=timings,
+                              server_timings=server_timings, notes=[str(n) for n in result.notes],
+                              frames=["alpha"])
+        push.send_multipart([job.client, header, samples], copy=False)
+        log.info("event=matte_done id=%s client=%s size=%dx%d format=%s pixels_sent=%s alpha=%dx%d@%d,%d depth=%d "
+                 "score=%.4f timings=%s server_timings=%s", req.id, job.client.hex(), req.image.width,
+                 req.image.height, req.image.format, job.pixels_sent, samples.shape[1], samples.shape[0], x, y,
+                 req.depth, float(result.score), _fmt(timings), _fmt(server_timings))
+
+    def _image(self, req: MatteRequest) -> np.ndarray:
+        """The converted image: from the pixels (verified, then stored) or from the store by digest."""
+        key = req.image.key
+        if req.pixels is not None:
+            verify_digest(req.pixels, req.image.digest)
+            image = self.store.get(key)
+            if image is None:
+                image = to_rgb8(req.pixels, req.image)
+                self.store.put(key, image)
+            req.pixels = None  # let the receive buffer go as soon as it is converted
+            return image
+        image = self.store.get(key)
+        if image is None:
+            raise ProtocolError("unknown_image", f"no image with digest {req.image.digest} "
+                                                 f"({req.image.format} {req.image.width}x{req.image.height}) "
+                                                 "is held; send the pixels")
+        return image
+
+    @staticmethod
+    def _failure(job: Job, exc: Exception) -> tuple[str, str]:
+        if job.cancel_reason == "cancelled":
+            return "cancelled", f"request {job.request.id} was cancelled"
+        if job.cancel_reason == "shutting_down":
+            return "shutting_down", "the daemon is shutting down"
+        if isinstance(exc, ProtocolError):
+            return exc.code, exc.message
+        log.exception("event=matte_error id=%s", job.request.id)
+        return "internal", f"{type(exc).__name__}: {exc}"[:500]
+
+
+def _fmt(timings: dict[str, float]) -> str:
+    return ",".join(f"{k}:{v:.4f}" for k, v in timings.items())
