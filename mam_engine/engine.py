@@ -1,0 +1,191 @@
+"""MattingEngine: SAM + M2M + fusion behind one call, with image embeddings cached across prompts."""
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Sequence
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from .devices import resolve_device
+from .embedding_cache import EmbeddingCache, Encoded, image_digest
+from .fusion import GUIDANCES, fuse
+from .m2m import M2M, load_m2m
+from .preprocess import Frame, mask_to_model_frame, model_input, validate_image
+from .prompt import Prompt, make_prompt
+from .sam_loader import SAM_CONFIGS, build_sam, load_sam, load_sam_weights
+
+ProgressCallback = Callable[[str, float], None]
+
+# A selection sent as SAM's mask prompt becomes logits of this magnitude (SAM's own low-res logits are of this order).
+MASK_PROMPT_LOGIT = 10.0
+DEFAULT_CACHE_BYTES = 1 << 30
+
+
+class MatteCancelled(Exception):
+    """Raised from an on_progress callback to stop a matte at the next stage boundary."""
+
+
+@dataclass
+class MatteResult:
+    alpha: np.ndarray  # H×W float32 in [0, 1]
+    mask: np.ndarray  # H×W bool, SAM's post mask
+    score: float  # SAM's predicted IoU of the chosen mask
+    timings: dict[str, float] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Decoded:
+    guide: torch.Tensor  # 1×1×256×256 {0, 1}, over the padded frame
+    post: np.ndarray  # H×W bool
+    score: float
+
+
+class MattingEngine:
+    def __init__(
+        self,
+        sam_checkpoint: str | Path | None = None,
+        m2m_checkpoint: str | Path | None = None,
+        model_type: str = "vit_b",
+        device: str = "auto",
+        cache_bytes: int = DEFAULT_CACHE_BYTES,
+        random_weights_seed: int | None = None,
+    ) -> None:
+        if model_type not in SAM_CONFIGS:
+            raise ValueError(f"unknown model_type {model_type!r}; choose one of {', '.join(SAM_CONFIGS)}")
+        self.model_type = model_type
+        self.device = resolve_device(device)
+        self.cache = EmbeddingCache(cache_bytes)
+        self._lock = threading.Lock()
+        self._info: dict[str, object] = {}
+        if random_weights_seed is not None:
+            sam, m2m = self._random_models(model_type, random_weights_seed)
+        else:
+            sam, m2m = self._load_models(model_type, sam_checkpoint, m2m_checkpoint)
+        self.sam = sam.to(self.device).eval()
+        self.m2m = m2m.to(self.device).eval()
+
+    def _random_models(self, model_type: str, seed: int) -> tuple[torch.nn.Module, M2M]:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            sam, m2m = build_sam(model_type), M2M().eval()
+        self._info.update(weights=f"random (seed {seed})")
+        return sam, m2m
+
+    def _load_models(
+        self, model_type: str, sam_checkpoint: str | Path | None, m2m_checkpoint: str | Path | None
+    ) -> tuple[torch.nn.Module, M2M]:
+        if model_type == "tiny":
+            raise ValueError("model_type 'tiny' exists only with random weights (random_weights_seed)")
+        from .weights import find_checkpoint
+
+        m2m_path = Path(m2m_checkpoint) if m2m_checkpoint else find_checkpoint("m2m", model_type)
+        m2m, ckpt = load_m2m(m2m_path)
+        if sam_checkpoint is None and ckpt.sam_state is not None and model_type == "vit_b":
+            sam = build_sam(model_type)
+            load_sam_weights(sam, ckpt.sam_state, f"{m2m_path} (SAM part of the all-in-one layout)")
+            sam_source = str(m2m_path)
+        else:
+            sam_path = Path(sam_checkpoint) if sam_checkpoint else find_checkpoint("sam", model_type)
+            sam, sam_source = load_sam(model_type, sam_path), str(sam_path)
+        self._info.update(weights="checkpoints", sam_checkpoint=sam_source, m2m_checkpoint=str(m2m_path),
+                          m2m_layout=ckpt.layout)
+        return sam, m2m
+
+    def describe(self) -> dict[str, object]:
+        return {"model_type": self.model_type, "backend": "mam", "device": str(self.device), "loaded": True,
+                **self._info, "cache": self.cache.stats()}
+
+    def has_embedding(self, key: str) -> bool:
+        return key in self.cache
+
+    def matte(
+        self,
+        image: np.ndarray,
+        box: Sequence[float] | None = None,
+        points: Iterable[Sequence[float]] | None = None,
+        mask: np.ndarray | None = None,
+        guidance: str = "alpha",
+        on_progress: ProgressCallback | None = None,
+        image_key: str | None = None,
+    ) -> MatteResult:
+        """One prompt on one image; the image encoder runs only if this image's embedding is not cached."""
+        validate_image(image)
+        if guidance not in GUIDANCES:
+            raise ValueError(f"unknown guidance {guidance!r}; choose one of {', '.join(GUIDANCES)}")
+        prompt = make_prompt(image.shape, box, points, mask)
+        report = on_progress or (lambda stage, fraction: None)
+        key = image_key or image_digest(image)
+        timings: dict[str, float] = {}
+        start = time.perf_counter()
+        with self._lock, torch.inference_mode():
+            encoded = self.cache.get(key)
+            if encoded is None:
+                report("encode", 0.0)
+                encoded = self._timed(timings, "encode", self._encode, image)
+                self.cache.put(key, encoded)
+            report("decode", 0.6)
+            decoded = self._timed(timings, "decode", self._decode, encoded, prompt)
+            report("m2m", 0.7)
+            alphas = self._timed(timings, "m2m", self._m2m, encoded, decoded.guide)
+            report("fusion", 0.9)
+            alpha = self._timed(timings, "fusion", fuse, *alphas, decoded.post, guidance)
+        timings["total"] = time.perf_counter() - start
+        report("done", 1.0)
+        return MatteResult(alpha=alpha, mask=decoded.post, score=decoded.score, timings=timings)
+
+    def _timed(self, timings: dict[str, float], stage: str, fn: Callable, *args: object):
+        t0 = time.perf_counter()
+        out = fn(*args)
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        timings[stage] = time.perf_counter() - t0
+        return out
+
+    def _encode(self, image: np.ndarray) -> Encoded:
+        frame = Frame.for_size(image.shape[0], image.shape[1])
+        x = model_input(image, frame, self.device)
+        return Encoded(embedding=self.sam.image_encoder(x), model_image=x, frame=frame)
+
+    def _decode(self, encoded: Encoded, prompt: Prompt) -> _Decoded:
+        frame, dev = encoded.frame, self.device
+        points = None
+        if prompt.points:
+            xy = frame.to_model_coords(np.array([p[:2] for p in prompt.points]))
+            labels = torch.tensor([[p[2] for p in prompt.points]], dtype=torch.int, device=dev)
+            points = (torch.as_tensor(xy[None], dtype=torch.float, device=dev), labels)
+        boxes = None
+        if prompt.effective_box is not None:
+            corners = frame.to_model_coords(np.array(prompt.effective_box).reshape(2, 2)).reshape(1, 4)
+            boxes = torch.as_tensor(corners, dtype=torch.float, device=dev)
+        masks = None
+        if prompt.mask is not None:
+            grid = torch.from_numpy(mask_to_model_frame(prompt.mask, frame)).to(dev)
+            masks = ((grid * 2.0 - 1.0) * MASK_PROMPT_LOGIT)[None, None]
+        sam = self.sam
+        sparse, dense = sam.prompt_encoder(points=points, boxes=boxes, masks=masks)
+        low_res, iou = sam.mask_decoder(
+            image_embeddings=encoded.embedding,
+            image_pe=sam.prompt_encoder.get_dense_pe(),
+            sparse_prompt_embeddings=sparse,
+            dense_prompt_embeddings=dense,
+            multimask_output=True,
+        )
+        idx = int(torch.argmax(iou[0]))
+        best = low_res[:, idx : idx + 1]
+        post = sam.postprocess_masks(best, frame.resized, frame.original)[0, 0] > sam.mask_threshold
+        return _Decoded(guide=(best > 0).float(), post=post.cpu().numpy(), score=float(iou[0, idx]))
+
+    def _m2m(self, encoded: Encoded, guide: torch.Tensor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(os8, os4, os1) at full image size: the padding cropped away, then bilinear back to H×W."""
+        os1, os4, os8 = self.m2m(encoded.embedding, encoded.model_image, guide)
+        newh, neww = encoded.frame.resized
+        stacked = torch.cat((os8, os4, os1), dim=1)[..., :newh, :neww]
+        full = F.interpolate(stacked, size=encoded.frame.original, mode="bilinear", align_corners=False)
+        a8, a4, a1 = full[0].float().cpu().numpy()
+        return a8, a4, a1
