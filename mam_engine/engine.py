@@ -80,8 +80,6 @@ class MattingEngine:
     def _load_models(
         self, model_type: str, sam_checkpoint: str | Path | None, m2m_checkpoint: str | Path | None
     ) -> tuple[torch.nn.Module, M2M]:
-        if model_type == "tiny":
-            raise ValueError("model_type 'tiny' exists only with random weights (random_weights_seed)")
         from .weights import find_checkpoint
 
         m2m_path = Path(m2m_checkpoint) if m2m_checkpoint else find_checkpoint("m2m", model_type)
