@@ -24,7 +24,10 @@ def to_rgb8(frame: memoryview | bytes, spec: ImageSpec) -> np.ndarray:
     rows = np.frombuffer(frame, dtype=np.uint8).reshape(spec.height, spec.stride)[:, : spec.width * bpp]
     channels = bpp // np.dtype(dtype).itemsize
     samples = rows.view(np.dtype(dtype)).reshape(spec.height, spec.width, channels)
-    rgb = samples[:, :, list(_RGB_ORDER[spec.format])]  # fancy indexing copies: the frame is never written
+    # A C-ordered copy: the engine needs contiguous pixels and the receive buffer is never written.
+    rgb = np.empty((spec.height, spec.width, 3), dtype=samples.dtype)
+    for out_channel, in_channel in enumerate(_RGB_ORDER[spec.format]):
+        rgb[:, :, out_channel] = samples[:, :, in_channel]
     if dtype == "u1":
         return rgb
     if dtype == "<u2":
