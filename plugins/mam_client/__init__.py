@@ -1,0 +1,11 @@
+"""Client library the Krita and GIMP plugins bundle (by copying this folder) to reach the MAM daemon.
+
+Standard library only; pyzmq and msgpack are used when importable. See /work/notes/README_client.md
+(and docs/PROTOCOL.md for the wire format).
+"""
+from .client import BYTES_PER_PIXEL, DEFAULT_ENDPOINT, PROTOCOL_VERSION, MamClient, MatteResult
+from .errors import DaemonTimeout, DaemonUnavailable, MamError, MatteCancelled, ProtocolMismatch
+from .transport import PURE_PYTHON_ENV
+
+__all__ = ["MamClient", "MatteResult", "MamError", "MatteCancelled", "ProtocolMismatch", "DaemonUnavailable",
+           "DaemonTimeout", "DEFAULT_ENDPOINT", "PROTOCOL_VERSION", "BYTES_PER_PIXEL", "PURE_PYTHON_ENV"]

@@ -1,0 +1,427 @@
+"""MamClient: the call a plugin makes to turn canvas pixels + a prompt into an alpha matte.
+
+It speaks protocol v1 (docs/PROTOCOL.md) over whichever transport `open_transport` picks, and
+turns every failure into one of the exceptions in `errors.py` with a message fit for the user:
+a daemon that is down or dies, a reply that does not come in time, a daemon of another protocol
+version, or an `error` reply. Each canvas is sent once: later prompts on the same pixels send
+only its digest, and the pixels follow only if the daemon answers `unknown_image`.
+"""
+from __future__ import annotations
+
+import collections
+import hashlib
+import itertools
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
+
+from .errors import DaemonTimeout, DaemonUnavailable, MamError, MatteCancelled, ProtocolMismatch
+from .msgpack_lite import MsgpackError
+from .transport import Transport, open_transport
+
+__all__ = ["MamClient", "MatteResult", "DEFAULT_ENDPOINT", "PROTOCOL_VERSION", "BYTES_PER_PIXEL"]
+
+PROTOCOL_VERSION = 1
+DEFAULT_ENDPOINT = "tcp://127.0.0.1:5757"
+BYTES_PER_PIXEL = {"RGBA8": 4, "BGRA8": 4, "RGB8": 3, "GRAY8": 1, "RGBA16": 8, "BGRA16": 8,
+                   "RGBAF16": 8, "RGBAF32": 16}
+_POLL_S = 0.1            # how often a waiting call looks at cancel requests
+_KNOWN_DIGESTS = 16      # canvases we believe the daemon still holds, most recent last
+_CANCELLED_CODES = ("cancelled", "superseded")
+
+BytesLike = Union[bytes, bytearray, memoryview]
+ProgressCallback = Callable[[str, float], Any]
+
+
+@dataclass
+class MatteResult:
+    """The daemon's answer: `alpha` holds `height` rows of `width` samples, 1 byte each (depth 8)
+    or 2 little-endian bytes (depth 16), placed at (x, y) in the image (non-zero only with crop)."""
+
+    request_id: str
+    width: int
+    height: int
+    x: int
+    y: int
+    depth: int
+    score: float
+    alpha: bytes = field(repr=False)
+    digest: str = ""
+    timings: Dict[str, float] = field(default_factory=dict)
+    notes: List[str] = field(default_factory=list)
+
+
+class MamClient:
+    """A connection to one MAM daemon. Connects on first use and re-connects after a failure.
+
+    Calls are serialised: one request at a time per client (other threads wait), except
+    `cancel`, which never blocks on a running `matte` and may be called from any thread or
+    from inside `on_progress`.
+    """
+
+    def __init__(self, endpoint: str = DEFAULT_ENDPOINT, timeout: float = 10.0, matte_timeout: float = 300.0,
+                 connect_timeout: float = 2.0, pure_python: Optional[bool] = None,
+                 client_name: str = "mam_client") -> None:
+        """`timeout` bounds hello/status/cancel, `matte_timeout` a whole matte (model time included);
+        `pure_python` True forces the standard-library transport, None picks pyzmq when importable."""
+        self.endpoint = endpoint
+        self.timeout = timeout
+        self.matte_timeout = matte_timeout
+        self.connect_timeout = connect_timeout
+        self.client_name = client_name
+        self.server_info: Optional[Dict[str, Any]] = None
+        self._pure_python = pure_python
+        self._transport: Optional[Transport] = None
+        self._lock = threading.Lock()
+        self._cancel_lock = threading.Lock()
+        self._pending_cancels: List[str] = []
+        self._known_digests: "collections.OrderedDict[str, None]" = collections.OrderedDict()
+        self._id_prefix = os.urandom(4).hex()
+        self._ids = itertools.count(1)
+
+    # ---- public API ------------------------------------------------------------------------
+
+    @property
+    def transport_name(self) -> Optional[str]:
+        """"pyzmq" or "pure-python" while connected, None before the first call or after close()."""
+        return None if self._transport is None else self._transport.name
+
+    def connect(self) -> Dict[str, Any]:
+        """Connect now (instead of on first use) and return the daemon's hello."""
+        with self._lock:
+            self._ensure_connected()
+            assert self.server_info is not None
+            return self.server_info
+
+    def hello(self, timeout: Optional[float] = None) -> Dict[str, Any]:
+        """Versions, model, device, limits and pixel formats of the daemon (the `hello` reply)."""
+        with self._lock:
+            if self._ensure_connected():
+                assert self.server_info is not None
+                return self.server_info
+            self.server_info = self._hello(self._timeout(timeout))
+            return self.server_info
+
+    def status(self, timeout: Optional[float] = None) -> Dict[str, Any]:
+        """Queue length, running request, clients, cache use and uptime of the daemon."""
+        with self._lock:
+            self._ensure_connected()
+            header, _ = self._roundtrip("status", {}, self._timeout(timeout))
+            return _fields(header)
+
+    def cancel(self, request_id: str, timeout: Optional[float] = None) -> None:
+        """Ask the daemon to stop `request_id` at its next stage boundary.
+
+        If a `matte` is running on this client (in another thread, or this is called from its
+        `on_progress`), the cancel is handed to it and sent within about 0.1 s; that matte then
+        raises MatteCancelled if it is the target.
+        """
+        if not self._lock.acquire(blocking=False):
+            with self._cancel_lock:
+                self._pending_cancels.append(request_id)
+            return
+        try:
+            self._ensure_connected()
+            self._roundtrip("cancel", {"target": request_id}, self._timeout(timeout))
+        finally:
+            self._lock.release()
+
+    def matte(self, width: int, height: int, fmt: str, pixels: BytesLike, stride: Optional[int] = None,
+              box: Optional[Sequence[float]] = None, points: Optional[Sequence[Sequence[float]]] = None,
+              mask: Optional[BytesLike] = None, guidance: str = "alpha", depth: int = 8, crop: bool = False,
+              on_progress: Optional[ProgressCallback] = None, cancel_event: Optional[threading.Event] = None,
+              timeout: Optional[float] = None, request_id: Optional[str] = None) -> MatteResult:
+        """Matte the subject that `box` / `points` ([x, y, label], label 1 = foreground) / `mask` pick.
+
+        `pixels`: `height` rows of `stride` bytes (default width × bytes per pixel) in `fmt`
+        (a key of BYTES_PER_PIXEL), straight alpha. `mask`: width × height GRAY8 bytes of an
+        existing selection (>= 128 inside). `on_progress(stage, fraction)` runs in this thread;
+        if it raises, the request is cancelled and the exception propagates. Setting
+        `cancel_event` (from any thread) cancels: MatteCancelled is raised at once, and the daemon
+        stops at its next stage boundary.
+        """
+        view, mask_view = _check_matte_args(width, height, fmt, pixels, stride, mask, box, points, guidance, depth)
+        stride = len(view) // height
+        digest = hashlib.blake2b(view, digest_size=16).hexdigest()
+        rid = request_id or self._new_id()
+        prompt: Dict[str, Any] = {}
+        if box is not None:
+            prompt["box"] = list(box)
+        if points is not None:
+            prompt["points"] = [[p[0], p[1], int(p[2])] for p in points]
+        if mask_view is not None:
+            prompt["mask"] = {"width": width, "height": height}
+        fields = {"image": {"width": width, "height": height, "format": fmt, "stride": stride, "digest": digest},
+                  "prompt": prompt, "options": {"guidance": guidance, "depth": depth, "crop": crop}}
+        deadline = time.monotonic() + (self.matte_timeout if timeout is None else timeout)
+        with self._lock:
+            self._ensure_connected()
+            self._check_limits(width, height)
+            with_pixels = digest not in self._known_digests
+            while True:
+                names, frames = _matte_frames(view if with_pixels else None, mask_view)
+                self._send(rid, "matte", dict(fields, frames=names), frames, deadline)
+                try:
+                    header, reply_frames = self._await_matte(rid, deadline, on_progress, cancel_event)
+                except MamError as exc:
+                    if exc.code != "unknown_image" or with_pixels:
+                        raise
+                    self._known_digests.pop(digest, None)
+                    with_pixels = True
+                    continue
+                self._remember(digest)
+                return _matte_result(rid, header, reply_frames)
+
+    def close(self) -> None:
+        """Drop the connection; the next call reconnects."""
+        with self._lock:
+            self._disconnect()
+
+    def __enter__(self) -> "MamClient":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    # ---- connection ------------------------------------------------------------------------
+
+    def _timeout(self, timeout: Optional[float]) -> float:
+        return self.timeout if timeout is None else timeout
+
+    def _ensure_connected(self) -> bool:
+        """Connect and check the protocol version; True when this call made the connection."""
+        if self._transport is not None:
+            return False
+        try:
+            self._transport = open_transport(self.endpoint, self.connect_timeout, self._pure_python)
+        except ValueError:
+            raise
+        except TimeoutError:
+            raise DaemonUnavailable(self.endpoint, f"no answer within {self.connect_timeout:g} s "
+                                                   "(is it running, and is this the right endpoint?)") from None
+        except (ConnectionRefusedError, FileNotFoundError) as exc:
+            raise DaemonUnavailable(self.endpoint, f"not running ({_describe(exc)})") from None
+        except OSError as exc:
+            raise DaemonUnavailable(self.endpoint, f"cannot connect ({_describe(exc)})") from None
+        self._known_digests.clear()
+        try:
+            self.server_info = self._hello(self.timeout)
+        except BaseException:
+            self._disconnect()
+            raise
+        return True
+
+    def _disconnect(self) -> None:
+        if self._transport is not None:
+            transport, self._transport = self._transport, None
+            transport.close()
+
+    def _hello(self, timeout: float) -> Dict[str, Any]:
+        header, _ = self._roundtrip("hello", {"client": self.client_name}, timeout)
+        if header.get("protocol") != PROTOCOL_VERSION:
+            raise ProtocolMismatch("unsupported_version", _mismatch_message(header.get("protocol")), header.get("id"))
+        return _fields(header)
+
+    def _check_limits(self, width: int, height: int) -> None:
+        limits = (self.server_info or {}).get("limits") or {}
+        max_pixels = limits.get("max_pixels")
+        if isinstance(max_pixels, int) and width * height > max_pixels:
+            raise MamError("too_large", f"image is {width}x{height} = {width * height} pixels; the daemon "
+                                        f"accepts at most {max_pixels} (its max_pixels limit)")
+
+    def _new_id(self) -> str:
+        return f"{self._id_prefix}-{next(self._ids)}"
+
+    def _remember(self, digest: str) -> None:
+        self._known_digests[digest] = None
+        self._known_digests.move_to_end(digest)
+        while len(self._known_digests) > _KNOWN_DIGESTS:
+            self._known_digests.popitem(last=False)
+
+    # ---- messages --------------------------------------------------------------------------
+
+    def _send(self, rid: str, rtype: str, fields: Dict[str, Any], frames: Sequence[BytesLike],
+              deadline: float) -> None:
+        transport = self._transport
+        assert transport is not None
+        header = transport.pack(dict(fields, v=PROTOCOL_VERSION, id=rid, type=rtype))
+        try:
+            transport.send([header, *frames], max(deadline - time.monotonic(), 0.0))
+        except TimeoutError:
+            self._disconnect()
+            raise DaemonTimeout(f"MAM daemon at {self.endpoint} did not accept the '{rtype}' request "
+                                f"{rid} in time; connection dropped") from None
+        except OSError as exc:
+            self._disconnect()
+            raise DaemonUnavailable(self.endpoint, f"the connection broke while sending '{rtype}' request {rid} "
+                                                   f"({_describe(exc)})") from None
+
+    def _recv(self, rid: str, rtype: str, timeout: float) -> Optional[Tuple[Dict[str, Any], List[bytes]]]:
+        """The next reply that belongs to `rid` (None if none came within `timeout`); stale replies
+        to earlier, abandoned requests are dropped here."""
+        transport = self._transport
+        assert transport is not None
+        end = time.monotonic() + timeout
+        while True:
+            try:
+                message = transport.recv(max(end - time.monotonic(), 0.0))
+            except OSError as exc:
+                self._disconnect()
+                raise DaemonUnavailable(self.endpoint, f"the connection was lost while waiting for the reply to "
+                                                       f"'{rtype}' request {rid} ({_describe(exc)}); did the "
+                                                       "daemon stop or crash?") from None
+            if message is None:
+                return None
+            try:
+                header = transport.unpack(message[0])
+            except MsgpackError as exc:
+                raise MamError("bad_reply", f"the daemon's reply header is not valid msgpack: {exc}", rid) from None
+            if not isinstance(header, dict):
+                raise MamError("bad_reply", f"the daemon's reply header is a {type(header).__name__}, not a map", rid)
+            reply_id = header.get("id")
+            if reply_id == rid or (reply_id is None and header.get("type") == "error"):
+                if header.get("v") != PROTOCOL_VERSION:
+                    raise ProtocolMismatch("unsupported_version", _mismatch_message(header.get("v")), rid)
+                if header.get("type") == "error":
+                    raise _error_from(header, rid)
+                return header, message[1:]
+
+    def _roundtrip(self, rtype: str, fields: Dict[str, Any], timeout: float) -> Tuple[Dict[str, Any], List[bytes]]:
+        rid = self._new_id()
+        deadline = time.monotonic() + timeout
+        self._send(rid, rtype, fields, (), deadline)
+        reply = self._recv(rid, rtype, max(deadline - time.monotonic(), 0.0))
+        if reply is None:
+            raise DaemonTimeout(f"MAM daemon at {self.endpoint} did not answer '{rtype}' request {rid} "
+                                f"within {timeout:g} s")
+        return reply
+
+    def _await_matte(self, rid: str, deadline: float, on_progress: Optional[ProgressCallback],
+                     cancel_event: Optional[threading.Event]) -> Tuple[Dict[str, Any], List[bytes]]:
+        while True:
+            if self._flush_cancels(rid, deadline) or (cancel_event is not None and cancel_event.is_set()):
+                self._send_cancel(rid, deadline)
+                raise MatteCancelled("cancelled", "cancelled by the caller", rid)
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                self._send_cancel(rid, time.monotonic() + self.connect_timeout)
+                raise DaemonTimeout(f"MAM daemon at {self.endpoint} gave no result for matte request {rid} "
+                                    "in time (request cancelled); a larger matte_timeout may help on a slow CPU")
+            try:
+                reply = self._recv(rid, "matte", min(remaining, _POLL_S))
+            except MamError as exc:
+                if exc.code in _CANCELLED_CODES:
+                    raise MatteCancelled(exc.code, exc.message, rid) from None
+                raise
+            if reply is None:
+                continue
+            header, frames = reply
+            rtype = header.get("type")
+            if rtype == "result":
+                return header, frames
+            if rtype != "progress":
+                raise MamError("bad_reply", f"unexpected '{rtype}' reply to matte request {rid}", rid)
+            if on_progress is not None:
+                try:
+                    on_progress(str(header.get("stage", "")), float(header.get("fraction", 0.0)))
+                except BaseException:
+                    self._send_cancel(rid, deadline)
+                    raise
+
+    def _flush_cancels(self, current: str, deadline: float) -> bool:
+        """Send cancels other threads queued; True if one of them targets `current`."""
+        with self._cancel_lock:
+            targets, self._pending_cancels = self._pending_cancels, []
+        for target in targets:
+            if target != current:
+                self._send_cancel(target, deadline)
+        return current in targets
+
+    def _send_cancel(self, target: str, deadline: float) -> None:
+        """Fire and forget: the `ok` reply is dropped as stale by the next wait. Best effort, so a
+        broken connection here never hides the reason the caller is cancelling."""
+        if self._transport is None:
+            return
+        try:
+            self._send(self._new_id(), "cancel", {"target": target}, (), max(deadline, time.monotonic() + 1.0))
+        except (DaemonUnavailable, DaemonTimeout):
+            pass
+
+
+def _check_matte_args(width: int, height: int, fmt: str, pixels: BytesLike, stride: Optional[int],
+                      mask: Optional[BytesLike], box: Optional[Sequence[float]],
+                      points: Optional[Sequence[Sequence[float]]], guidance: str,
+                      depth: int) -> Tuple[memoryview, Optional[memoryview]]:
+    """Catch caller mistakes before megabytes travel; the daemon re-checks everything."""
+    if fmt not in BYTES_PER_PIXEL:
+        raise ValueError(f"pixel format {fmt!r} is not one of {sorted(BYTES_PER_PIXEL)}")
+    if not (isinstance(width, int) and isinstance(height, int) and width > 0 and height > 0):
+        raise ValueError(f"width and height must be positive integers, got {width!r} x {height!r}")
+    row = width * BYTES_PER_PIXEL[fmt]
+    stride = row if stride is None else stride
+    if stride < row:
+        raise ValueError(f"stride {stride} is shorter than a {fmt} row of {width} pixels ({row} bytes)")
+    view = memoryview(pixels).cast("B")
+    if len(view) != stride * height:
+        raise ValueError(f"pixels are {len(view)} bytes; {height} rows x stride {stride} = {stride * height} expected")
+    mask_view = None
+    if mask is not None:
+        mask_view = memoryview(mask).cast("B")
+        if len(mask_view) != width * height:
+            raise ValueError(f"mask is {len(mask_view)} bytes; {width}x{height} = {width * height} expected (GRAY8)")
+    if box is None and not points and mask is None:
+        raise ValueError("a matte needs a prompt: a box, points or a mask")
+    if box is not None and len(box) != 4:
+        raise ValueError(f"box must be (x0, y0, x1, y1), got {box!r}")
+    if points is not None and any(len(p) != 3 for p in points):
+        raise ValueError("points must be (x, y, label) triples, label 1 = foreground, 0 = background")
+    if guidance not in ("alpha", "mask"):
+        raise ValueError(f"guidance must be 'alpha' or 'mask', got {guidance!r}")
+    if depth not in (8, 16):
+        raise ValueError(f"depth must be 8 or 16, got {depth!r}")
+    return view, mask_view
+
+
+def _matte_frames(pixels: Optional[memoryview], mask: Optional[memoryview]) -> Tuple[List[str], List[memoryview]]:
+    named = [("pixels", pixels), ("mask", mask)]
+    return [n for n, f in named if f is not None], [f for _, f in named if f is not None]
+
+
+def _matte_result(rid: str, header: Dict[str, Any], frames: List[bytes]) -> MatteResult:
+    width, height, depth = header.get("width"), header.get("height"), header.get("depth")
+    if not (isinstance(width, int) and isinstance(height, int) and depth in (8, 16)):
+        raise MamError("bad_reply", f"result for {rid} lacks a valid width/height/depth", rid)
+    if header.get("frames") != ["alpha"] or len(frames) != 1:
+        raise MamError("bad_reply", f"result for {rid} must carry exactly one 'alpha' frame, "
+                                    f"got {header.get('frames')!r} and {len(frames)} frame(s)", rid)
+    expected = width * height * depth // 8
+    if len(frames[0]) != expected:
+        raise MamError("bad_reply", f"alpha frame is {len(frames[0])} bytes; {width}x{height} at {depth} bit = "
+                                    f"{expected} expected", rid)
+    return MatteResult(request_id=rid, width=width, height=height, x=int(header.get("x", 0)),
+                       y=int(header.get("y", 0)), depth=depth, score=float(header.get("score", 0.0)),
+                       alpha=bytes(frames[0]), digest=str(header.get("digest", "")),
+                       timings=dict(header.get("timings") or {}), notes=list(header.get("notes") or []))
+
+
+def _error_from(header: Dict[str, Any], rid: str) -> MamError:
+    code, message = str(header.get("code", "internal")), str(header.get("message", ""))
+    if code == "unsupported_version":
+        return ProtocolMismatch(code, message + " — update the plugin and the daemon together", rid)
+    return MamError(code, message, rid)
+
+
+def _mismatch_message(version: Any) -> str:
+    return (f"the daemon speaks protocol version {version!r}, this plugin speaks {PROTOCOL_VERSION}; "
+            "update the plugin and the daemon together")
+
+
+def _fields(header: Dict[str, Any]) -> Dict[str, Any]:
+    return {k: v for k, v in header.items() if k not in ("v", "id", "type")}
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return text if type(exc).__name__ in text else f"{type(exc).__name__}: {text}"

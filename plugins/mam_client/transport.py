@@ -1,0 +1,172 @@
+"""Pick the wire implementation: pyzmq + msgpack when importable, else the pure-Python pair.
+
+Both transports expose the same four things — `send`, `recv`, `pack`, `unpack` (plus `close`
+and a `name`) — so the client never knows which one it talks through. Set the environment
+variable MAM_CLIENT_PURE_PYTHON=1 (or pass ``pure_python=True``) to force the standard-library
+path, e.g. to test exactly what runs inside Krita or GIMP.
+"""
+from __future__ import annotations
+
+import os
+import time
+from typing import Any, Callable, List, Optional, Sequence, Union
+
+from . import msgpack_lite
+from .msgpack_lite import MsgpackError
+from .zmtp import ZmtpDealer, parse_endpoint
+
+__all__ = ["Transport", "open_transport", "pure_python_forced", "PURE_PYTHON_ENV"]
+
+PURE_PYTHON_ENV = "MAM_CLIENT_PURE_PYTHON"
+BytesLike = Union[bytes, bytearray, memoryview]
+
+
+def pure_python_forced() -> bool:
+    return os.environ.get(PURE_PYTHON_ENV, "").strip().lower() not in ("", "0", "false", "no")
+
+
+def _codec(pure_python: bool) -> "tuple[str, Callable[[Any], bytes], Callable[[BytesLike], Any]]":
+    """(name, pack, unpack); both unpackers raise MsgpackError on bad input."""
+    if not pure_python:
+        try:
+            import msgpack
+        except ImportError:
+            pass
+        else:
+            def unpack(data: BytesLike) -> Any:
+                try:
+                    return msgpack.unpackb(data, raw=False)
+                except Exception as exc:  # msgpack raises several unrelated types for bad input
+                    raise MsgpackError(f"invalid msgpack ({type(exc).__name__}: {exc})") from None
+            return "msgpack", lambda obj: msgpack.packb(obj, use_bin_type=True), unpack
+    return "msgpack_lite", msgpack_lite.pack, msgpack_lite.unpack
+
+
+class Transport:
+    """One DEALER connection plus the header codec that goes with it."""
+
+    name = "transport"
+
+    def __init__(self, codec: "tuple[str, Callable[[Any], bytes], Callable[[BytesLike], Any]]") -> None:
+        self.codec_name, self.pack, self.unpack = codec
+
+    def send(self, frames: Sequence[BytesLike], timeout: Optional[float]) -> None:
+        raise NotImplementedError
+
+    def recv(self, timeout: Optional[float]) -> Optional[List[bytes]]:
+        """The next message, None on timeout; ConnectionError once the daemon's connection is gone."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+
+class PurePythonTransport(Transport):
+    """The standard-library ZMTP client: what runs inside the editors."""
+
+    name = "pure-python"
+
+    def __init__(self, endpoint: str, connect_timeout: float, identity: bytes = b"") -> None:
+        super().__init__(_codec(pure_python=True))
+        self._dealer = ZmtpDealer.connect(endpoint, timeout=connect_timeout, identity=identity)
+
+    def send(self, frames: Sequence[BytesLike], timeout: Optional[float]) -> None:
+        self._dealer.send_multipart(frames, timeout=timeout)
+
+    def recv(self, timeout: Optional[float]) -> Optional[List[bytes]]:
+        return self._dealer.recv_multipart(timeout=timeout)
+
+    def close(self) -> None:
+        self._dealer.close()
+
+
+class PyZmqTransport(Transport):
+    """pyzmq's DEALER, watched by a socket monitor so a vanished daemon is an error, not a silent wait.
+
+    libzmq reconnects quietly by design; a plugin instead needs to know at once that the daemon
+    is down (connect) or died (mid-request), so connection events end the wait.
+    """
+
+    name = "pyzmq"
+
+    def __init__(self, endpoint: str, connect_timeout: float, identity: bytes = b"") -> None:
+        import zmq
+        from zmq.utils.monitor import recv_monitor_message
+
+        super().__init__(_codec(pure_python=False))
+        parse_endpoint(endpoint)  # same endpoint rules (and errors) as the pure-Python path
+        self._zmq = zmq
+        self._recv_event = recv_monitor_message
+        self._ctx = zmq.Context()
+        self._sock = self._ctx.socket(zmq.DEALER)
+        self._sock.setsockopt(zmq.LINGER, 0)
+        if identity:
+            self._sock.setsockopt(zmq.IDENTITY, identity)
+        self._monitor = self._sock.get_monitor_socket(
+            zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_DISCONNECTED | zmq.EVENT_CONNECT_RETRIED
+            | zmq.EVENT_CLOSED | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL)
+        self._poller = zmq.Poller()
+        self._poller.register(self._sock, zmq.POLLIN)
+        self._poller.register(self._monitor, zmq.POLLIN)
+        try:
+            self._sock.connect(endpoint)
+            self._await_handshake(connect_timeout)
+        except BaseException:
+            self.close()
+            raise
+
+    def _await_handshake(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining_ms = int(max(deadline - time.monotonic(), 0) * 1000)
+            if not self._monitor.poll(remaining_ms):
+                raise ConnectionError(f"no ZeroMQ handshake within {timeout:g} s")
+            event = self._recv_event(self._monitor)["event"]
+            if event == self._zmq.EVENT_HANDSHAKE_SUCCEEDED:
+                return
+            if event in (self._zmq.EVENT_CONNECT_RETRIED, self._zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL,
+                         self._zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL):
+                raise ConnectionRefusedError("connection refused (nothing is listening there)"
+                                             if event == self._zmq.EVENT_CONNECT_RETRIED
+                                             else "the peer is not a compatible ZeroMQ endpoint")
+
+    def send(self, frames: Sequence[BytesLike], timeout: Optional[float]) -> None:
+        self._sock.setsockopt(self._zmq.SNDTIMEO, -1 if timeout is None else int(timeout * 1000))
+        try:
+            self._sock.send_multipart(frames, copy=False)
+        except self._zmq.Again:
+            raise TimeoutError("the daemon did not accept the message in time") from None
+
+    def recv(self, timeout: Optional[float]) -> Optional[List[bytes]]:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            remaining = None if deadline is None else int(max(deadline - time.monotonic(), 0) * 1000)
+            ready = dict(self._poller.poll(remaining))
+            if self._sock in ready:
+                return self._sock.recv_multipart()
+            if self._monitor in ready:
+                event = self._recv_event(self._monitor)["event"]
+                if event in (self._zmq.EVENT_DISCONNECTED, self._zmq.EVENT_CLOSED):
+                    raise ConnectionResetError("the daemon closed the connection")
+                continue
+            return None
+
+    def close(self) -> None:
+        self._sock.disable_monitor()
+        self._monitor.close(linger=0)
+        self._sock.close(linger=0)
+        self._ctx.term()
+
+
+def open_transport(endpoint: str, connect_timeout: float, pure_python: Optional[bool] = None,
+                   identity: bytes = b"") -> Transport:
+    """Connect to `endpoint`; pure_python=None means: pyzmq if importable, unless the env var forces."""
+    if pure_python is None:
+        pure_python = pure_python_forced()
+    if not pure_python:
+        try:
+            import zmq  # noqa: F401  (probe only)
+        except ImportError:
+            pure_python = True
+    cls = PurePythonTransport if pure_python else PyZmqTransport
+    return cls(endpoint, connect_timeout, identity)
