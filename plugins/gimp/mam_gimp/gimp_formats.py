@@ -1,0 +1,46 @@
+"""Which GEGL/babl formats the GIMP plug-in reads and writes, and their wire names.
+
+GIMP images come in many precisions; GEGL converts any of them to a fixed format in C, so the
+plug-in never converts pixels in Python. 8-bit images travel as RGBA8 and get an 8-bit alpha
+back; deeper images keep their extra precision on the wire and get a 16-bit alpha back.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# Component types named in GIMP's Gimp.Precision values ("GIMP_PRECISION_U16_LINEAR", ...).
+_COMPONENTS = ("U8", "U16", "U32", "HALF", "FLOAT", "DOUBLE")
+
+
+@dataclass(frozen=True)
+class PixelFormat:
+    """How one image precision is read, sent and answered."""
+
+    read_babl: str        # babl format the layer's buffer is read in (perceptual R'G'B'A: what the model sees)
+    wire: str             # the protocol's pixel format name for those bytes
+    bytes_per_pixel: int
+    alpha_depth: int      # 8 or 16: the depth asked of the daemon
+    alpha_babl: str       # babl format the returned alpha is written in (linear coverage, like GIMP masks)
+
+
+_U8 = PixelFormat("R'G'B'A u8", "RGBA8", 4, 8, "Y u8")
+_U16 = PixelFormat("R'G'B'A u16", "RGBA16", 8, 16, "Y u16")
+_HALF = PixelFormat("R'G'B'A half", "RGBAF16", 8, 16, "Y u16")
+_FLOAT = PixelFormat("R'G'B'A float", "RGBAF32", 16, 16, "Y u16")
+
+_BY_COMPONENT = {"U8": _U8, "U16": _U16, "U32": _FLOAT, "HALF": _HALF, "FLOAT": _FLOAT, "DOUBLE": _FLOAT}
+
+
+def precision_component(precision_name: str) -> str:
+    """The component type ("U8", "HALF", ...) in a Gimp.Precision value name or nick."""
+    tokens = precision_name.upper().replace("-", "_").split("_")
+    if tokens[:2] == ["GIMP", "PRECISION"]:
+        tokens = tokens[2:]
+    if tokens and tokens[0] in _COMPONENTS:
+        return tokens[0]
+    raise ValueError(f"unknown GIMP precision {precision_name!r}")
+
+
+def pixel_format_for(precision_name: str) -> PixelFormat:
+    """The reading/writing plan for an image of the given Gimp.Precision (value name or nick)."""
+    return _BY_COMPONENT[precision_component(precision_name)]

@@ -1,0 +1,257 @@
+#!/usr/bin/env python3
+"""GIMP 3 plug-in: a soft layer mask or selection of the subject, computed by the Matting Anything daemon.
+
+Only GIMP glue lives here; the prompt rules (gimp_prompt), the pixel formats (gimp_formats), the
+wording (gimp_messages) and the network (mam_client, bundled by install.py) are separate modules.
+"""
+from __future__ import annotations
+
+import sys
+
+import gi
+
+gi.require_version("Gimp", "3.0")
+gi.require_version("Gegl", "0.4")
+from gi.repository import Gegl, Gimp, GLib, GObject  # noqa: E402
+
+from gimp_formats import PixelFormat, pixel_format_for  # noqa: E402
+from gimp_messages import daemon_unreachable, mask_exists  # noqa: E402
+from gimp_prompt import LayerRect, Prompt, PromptError, bezier_anchors, build_prompt, is_background_path  # noqa: E402
+from mam_client import MamClient, MamError, MamUnavailable  # noqa: E402
+
+PROC_MASK = "plug-in-mam-add-layer-mask"
+PROC_SELECT = "plug-in-mam-select-subject"
+MENU_PATH = "<Image>/Filters/Matting Anything"
+DEFAULT_ENDPOINT = "tcp://127.0.0.1:5757"
+TIMEOUT_S = 300.0
+
+
+class UserFacingError(Exception):
+    """Stops the run with a message for the artist (returned as the procedure's error)."""
+
+
+class Cancelled(Exception):
+    """The artist declined to go on."""
+
+
+def _layer_of(image: Gimp.Image, drawables: list) -> Gimp.Layer:
+    """The one layer to work on: the drawable passed, or the image's selected layer."""
+    candidates = list(drawables) or list(image.get_selected_layers())
+    if len(candidates) != 1:
+        raise UserFacingError("Select exactly one layer.")
+    layer = candidates[0]
+    if isinstance(layer, Gimp.LayerMask):
+        layer = Gimp.Layer.from_mask(layer)
+    if not isinstance(layer, Gimp.Layer) or layer.is_group():
+        raise UserFacingError("Select a pixel layer (not a channel or a layer group).")
+    return layer
+
+
+def _layer_rect(layer: Gimp.Layer) -> LayerRect:
+    _, x, y = layer.get_offsets()
+    return LayerRect(x, y, layer.get_width(), layer.get_height())
+
+
+def _path_anchors(paths: list) -> list[tuple[float, float]]:
+    anchors = []
+    for path in paths:
+        for stroke in path.get_strokes():
+            kind, points, _closed = path.stroke_get_points(stroke)
+            if kind == Gimp.PathStrokeType.BEZIER:
+                anchors.extend(bezier_anchors(points))
+    return anchors
+
+
+def _prompt_for(image: Gimp.Image, layer: Gimp.Layer, refine: bool) -> Prompt:
+    _, non_empty, x1, y1, x2, y2 = Gimp.Selection.bounds(image)
+    foreground = [p for p in image.get_selected_paths() if not is_background_path(p.get_name())]
+    background = [p for p in image.get_paths() if is_background_path(p.get_name())]
+    try:
+        return build_prompt(_layer_rect(layer), (x1, y1, x2, y2) if non_empty else None,
+                            _path_anchors(foreground), _path_anchors(background), refine)
+    except PromptError as exc:
+        raise UserFacingError(str(exc)) from exc
+
+
+def _read_inputs(image: Gimp.Image, layer: Gimp.Layer, fmt: PixelFormat, prompt: Prompt) -> tuple[bytes, bytes | None]:
+    """The layer's pixels in `fmt`, and the selection over the layer's rectangle when it is to be refined."""
+    rect = _layer_rect(layer)
+    pixels = layer.get_buffer().get(Gegl.Rectangle.new(0, 0, rect.width, rect.height), 1.0,
+                                    fmt.read_babl, Gegl.AbyssPolicy.CLAMP)
+    mask = None
+    if prompt.use_mask:
+        mask = image.get_selection().get_buffer().get(Gegl.Rectangle.new(rect.x, rect.y, rect.width, rect.height),
+                                                      1.0, "Y u8", Gegl.AbyssPolicy.NONE)
+    return bytes(pixels), (bytes(mask) if mask is not None else None)
+
+
+def _show_progress(stage: str, fraction: float) -> None:
+    Gimp.progress_set_text(f"Matting Anything: {stage}")
+    Gimp.progress_update(min(max(float(fraction), 0.0), 1.0))
+
+
+def _request_matte(endpoint: str, guidance: str, layer: Gimp.Layer, fmt: PixelFormat, pixels: bytes,
+                   mask: bytes | None, prompt: Prompt):
+    width, height = layer.get_width(), layer.get_height()
+    Gimp.progress_init("Matting Anything: sending the layer")
+    try:
+        client = MamClient(endpoint, TIMEOUT_S)
+        try:
+            return client.matte(width, height, fmt.wire, pixels, width * fmt.bytes_per_pixel,
+                                box=prompt.box, points=prompt.points or None, mask=mask, guidance=guidance,
+                                depth=fmt.alpha_depth, crop=False, on_progress=_show_progress)
+        finally:
+            client.close()
+    except MamUnavailable as exc:
+        raise UserFacingError(daemon_unreachable(endpoint, str(exc))) from exc
+    except MamError as exc:
+        raise UserFacingError(f"The Matting Anything daemon refused the request: {exc}") from exc
+    finally:
+        Gimp.progress_end()
+
+
+def _write(drawable: Gimp.Drawable, x: int, y: int, width: int, height: int, babl: str, data: bytes) -> None:
+    """Writes straight into a drawable the undo step has just created, so no pixel undo is needed."""
+    buffer = drawable.get_buffer()
+    buffer.set(Gegl.Rectangle.new(x, y, width, height), babl, data)
+    buffer.flush()
+    drawable.update(x, y, width, height)
+
+
+def _apply_as_mask(layer: Gimp.Layer, result, fmt: PixelFormat) -> None:
+    old = layer.get_mask()
+    if old is not None:
+        layer.remove_mask(Gimp.MaskApplyMode.DISCARD)
+    mask = layer.create_mask(Gimp.AddMaskType.BLACK)
+    _write(mask, result.x, result.y, result.width, result.height, fmt.alpha_babl, result.alpha)
+    layer.add_mask(mask)
+
+
+def _apply_as_selection(image: Gimp.Image, layer: Gimp.Layer, result, fmt: PixelFormat) -> None:
+    """Builds the matte in a scratch channel, then makes it the selection in one selection undo step."""
+    ox, oy = _layer_rect(layer).x, _layer_rect(layer).y
+    black = Gegl.Color.new("black")
+    channel = Gimp.Channel.new(image, "Matting Anything", image.get_width(), image.get_height(), 100.0, black)
+    image.insert_channel(channel, None, 0)
+    _write(channel, ox + result.x, oy + result.y, result.width, result.height, fmt.alpha_babl, result.alpha)
+    image.select_item(Gimp.ChannelOps.REPLACE, channel)
+    image.remove_channel(channel)
+
+
+def _confirm_replace(layer: Gimp.Layer) -> bool:
+    gi.require_version("Gtk", "3.0")
+    from gi.repository import Gtk
+
+    dialog = Gtk.MessageDialog(message_type=Gtk.MessageType.QUESTION, buttons=Gtk.ButtonsType.YES_NO,
+                               text=mask_exists(layer.get_name()))
+    answer = dialog.run()
+    dialog.destroy()
+    return answer == Gtk.ResponseType.YES
+
+
+def _ask_options(procedure: Gimp.Procedure, config: Gimp.ProcedureConfig, title: str) -> bool:
+    gi.require_version("GimpUi", "3.0")
+    from gi.repository import GimpUi
+
+    GimpUi.init("mam_gimp")
+    dialog = GimpUi.ProcedureDialog.new(procedure, config, title)
+    dialog.fill(None)
+    accepted = dialog.run()
+    dialog.destroy()
+    return accepted
+
+
+def matte_subject(image: Gimp.Image, drawables: list, config: Gimp.ProcedureConfig, interactive: bool) -> None:
+    """Reads the layer and prompt, asks the daemon, and applies the answer as one undo step."""
+    layer = _layer_of(image, drawables)
+    output = config.get_property("output")
+    if output == "mask" and layer.get_mask() is not None and not config.get_property("replace-mask"):
+        if not interactive:
+            raise UserFacingError(mask_exists(layer.get_name()))
+        if not _confirm_replace(layer):
+            raise Cancelled()
+    prompt = _prompt_for(image, layer, config.get_property("refine-selection"))
+    if prompt.dropped_points:
+        Gimp.message(f"Matting Anything: {prompt.dropped_points} path anchor(s) outside the layer were left out.")
+    fmt = pixel_format_for(image.get_precision().value_name)
+    pixels, mask = _read_inputs(image, layer, fmt, prompt)
+    result = _request_matte(config.get_property("endpoint"), config.get_property("guidance"),
+                            layer, fmt, pixels, mask, prompt)
+    image.undo_group_start()
+    try:
+        if output == "mask":
+            _apply_as_mask(layer, result, fmt)
+        else:
+            _apply_as_selection(image, layer, result, fmt)
+    finally:
+        image.undo_group_end()
+    Gimp.displays_flush()
+
+
+def _run(procedure, run_mode, image, drawables, config, _data):
+    interactive = run_mode == Gimp.RunMode.INTERACTIVE
+    if interactive and not _ask_options(procedure, config, procedure.get_menu_label().replace("_", "")):
+        return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, GLib.Error())
+    try:
+        matte_subject(image, drawables, config, interactive)
+    except Cancelled:
+        return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, GLib.Error())
+    except UserFacingError as exc:
+        return procedure.new_return_values(Gimp.PDBStatusType.EXECUTION_ERROR, GLib.Error(str(exc)))
+    return procedure.new_return_values(Gimp.PDBStatusType.SUCCESS, GLib.Error())
+
+
+def _add_arguments(procedure: Gimp.Procedure, default_output: str) -> None:
+    rw = GObject.ParamFlags.READWRITE
+    procedure.add_string_argument("endpoint", "_Daemon endpoint", "ZeroMQ endpoint of the Matting Anything daemon",
+                                  DEFAULT_ENDPOINT, rw)
+    guidance = Gimp.Choice.new()
+    guidance.add("alpha", 0, "Soft alpha matte", "M2M's alpha: hair and fur stay soft")
+    guidance.add("mask", 1, "Hard mask", "SAM's binary mask, without matting")
+    procedure.add_choice_argument("guidance", "_Result", "Soft matte or hard mask", guidance, "alpha", rw)
+    output = Gimp.Choice.new()
+    output.add("mask", 0, "Layer mask", "Add the matte as the active layer's mask")
+    output.add("selection", 1, "Selection", "Replace the selection with the matte")
+    procedure.add_choice_argument("output", "_Output", "Where the matte goes", output, default_output, rw)
+    procedure.add_boolean_argument("replace-mask", "Re_place an existing layer mask",
+                                   "Overwrite the layer's mask without asking", False, rw)
+    procedure.add_boolean_argument("refine-selection", "Re_fine the selection",
+                                   "Send the selection itself (not only its bounding box) as a mask to refine",
+                                   False, rw)
+
+
+class MattingAnything(Gimp.PlugIn):
+    """Registers the two menu commands; both run matte_subject and differ in where the matte goes."""
+
+    def do_query_procedures(self):
+        return [PROC_MASK, PROC_SELECT]
+
+    def do_set_i18n(self, _name):
+        return False
+
+    def do_create_procedure(self, name):
+        procedure = Gimp.ImageProcedure.new(self, name, Gimp.PDBProcType.PLUGIN, _run, None)
+        procedure.set_image_types("RGB*, GRAY*")
+        procedure.set_sensitivity_mask(Gimp.ProcedureSensitivityMask.DRAWABLE)
+        procedure.add_menu_path(MENU_PATH)
+        procedure.set_attribution("mam-backend", "Apache-2.0", "2026")
+        if name == PROC_MASK:
+            procedure.set_menu_label("Add Layer _Mask from Subject...")
+            procedure.set_documentation(
+                "Adds a soft layer mask of the subject to the active layer",
+                "The selection's bounding box, the active path's anchors (foreground) and anchors of paths "
+                "named \"MAM background\" prompt the Matting Anything daemon; its matte becomes the layer mask.",
+                name)
+            _add_arguments(procedure, "mask")
+        else:
+            procedure.set_menu_label("_Select Subject...")
+            procedure.set_documentation(
+                "Replaces the selection with a soft selection of the subject",
+                "Same prompt as \"Add Layer Mask from Subject\"; the matte becomes the selection.",
+                name)
+            _add_arguments(procedure, "selection")
+        return procedure
+
+
+if __name__ == "__main__":
+    Gimp.main(MattingAnything.__gtype__, sys.argv)
