@@ -1,0 +1,146 @@
+"""MattingEngine end to end on the tiny random model: API shape, caching, prompts, loading from files, bad input."""
+import numpy as np
+import pytest
+import torch
+
+from mam_engine import MatteCancelled, MattingEngine, image_digest
+from mam_engine.sam_loader import build_sam
+
+TRUCK_BOX = (425, 600, 700, 875)
+
+
+def _count_encoder_calls(engine):
+    calls = []
+    handle = engine.sam.image_encoder.register_forward_hook(lambda *a: calls.append(1))
+    return calls, handle
+
+
+def test_box_prompt_result_shape(tiny_engine, truck):
+    r = tiny_engine.matte(truck, box=TRUCK_BOX)
+    assert r.alpha.shape == truck.shape[:2] and r.alpha.dtype == np.float32
+    assert r.mask.shape == truck.shape[:2] and r.mask.dtype == bool
+    assert 0.0 <= r.alpha.min() and r.alpha.max() <= 1.0
+    assert isinstance(r.score, float)
+    # alpha guidance: outside SAM's mask box the matte is the (binary) mask itself
+    ys, xs = np.nonzero(r.mask)
+    if ys.size:
+        outside = np.ones_like(r.mask)
+        outside[ys.min():ys.max(), xs.min():xs.max()] = False
+        far = outside.copy()
+        far[max(ys.min() - 40, 0):ys.max() + 40, max(xs.min() - 40, 0):xs.max() + 40] = False
+        assert np.array_equal(r.alpha[far], r.mask[far].astype(np.float32))
+
+
+def test_second_prompt_reuses_the_embedding(tiny_engine, truck):
+    calls, handle = _count_encoder_calls(tiny_engine)
+    try:
+        key = image_digest(truck)
+        tiny_engine.matte(truck, box=TRUCK_BOX)
+        assert tiny_engine.has_embedding(key)
+        before = len(calls)
+        r = tiny_engine.matte(truck, points=[(500, 375, 1), (1125, 625, 0)], box=TRUCK_BOX)
+        assert len(calls) == before
+        assert "encode" not in r.timings and {"decode", "m2m", "fusion", "total"} <= set(r.timings)
+        tiny_engine.matte(truck[::2, ::2].copy(), box=(100, 100, 300, 300))
+        assert len(calls) == before + 1  # a different canvas is encoded
+    finally:
+        handle.remove()
+
+
+def test_lru_is_bounded_in_bytes():
+    engine = MattingEngine(model_type="tiny", random_weights_seed=0, device="cpu", cache_bytes=20 * 2**20)
+    images = [np.full((64, 64, 3), v, np.uint8) for v in (10, 20)]
+    for img in images:
+        engine.matte(img, box=(8, 8, 40, 40))
+    stats = engine.cache.stats()
+    assert stats["entries"] == 1 and stats["bytes"] <= 20 * 2**20  # one image's state is 16 MiB
+    assert engine.has_embedding(image_digest(images[1])) and not engine.has_embedding(image_digest(images[0]))
+
+
+def test_same_seed_same_numbers(truck):
+    a = MattingEngine(model_type="tiny", random_weights_seed=3, device="cpu")
+    b = MattingEngine(model_type="tiny", random_weights_seed=3, device="cpu")
+    small = truck[::4, ::4].copy()
+    ra, rb = a.matte(small, box=(100, 150, 175, 220)), b.matte(small, box=(100, 150, 175, 220))
+    assert np.array_equal(ra.alpha, rb.alpha) and np.array_equal(ra.mask, rb.mask)
+
+
+def test_mask_prompt_and_mask_guidance(tiny_engine, truck):
+    sel = np.zeros(truck.shape[:2], bool)
+    sel[600:875, 425:700] = True
+    r = tiny_engine.matte(truck, mask=sel, guidance="mask")
+    assert r.alpha.shape == sel.shape
+
+
+def test_cancel_from_progress_stops_and_engine_keeps_working(tiny_engine, truck):
+    stages = []
+
+    def cancel_at_m2m(stage, fraction):
+        stages.append(stage)
+        if stage == "m2m":
+            raise MatteCancelled("user cancelled")
+
+    with pytest.raises(MatteCancelled):
+        tiny_engine.matte(truck, box=TRUCK_BOX, on_progress=cancel_at_m2m)
+    assert stages[-1] == "m2m" and "fusion" not in stages
+    done = []
+    tiny_engine.matte(truck, box=TRUCK_BOX, on_progress=lambda s, f: done.append((s, f)))
+    assert done[-1] == ("done", 1.0)
+
+
+def test_loads_from_checkpoint_files_like_the_random_one(tmp_path):
+    seed = 5
+    reference = MattingEngine(model_type="tiny", random_weights_seed=seed, device="cpu")
+    torch.save(reference.sam.state_dict(), tmp_path / "sam_tiny.pth")
+    m2m = {f"module.{k}": v for k, v in reference.m2m.state_dict().items()}
+    torch.save({"state_dict": m2m, "iter": 1}, tmp_path / "mam_tiny.pth")
+    loaded = MattingEngine(tmp_path / "sam_tiny.pth", tmp_path / "mam_tiny.pth", model_type="tiny", device="cpu")
+    assert loaded.describe()["m2m_layout"] == "m2m"
+    img = np.random.default_rng(0).integers(0, 255, (96, 128, 3), dtype=np.uint8)
+    a, b = reference.matte(img, box=(20, 20, 90, 80)), loaded.matte(img, box=(20, 20, 90, 80))
+    assert np.array_equal(a.alpha, b.alpha)
+
+
+def test_vit_b_sam_loads_strictly_from_the_all_in_one_layout(tmp_path):
+    """The older mam_sam_vitb.pth carries SAM ViT-B too; a seeded random ViT-B stands in for the real one."""
+    torch.manual_seed(11)
+    sam = build_sam("vit_b")
+    from mam_engine.m2m import M2M
+
+    state = {f"seg_model.{k}": v for k, v in sam.state_dict().items()}
+    state.update({f"m2m.{k}": v for k, v in M2M().state_dict().items()})
+    torch.save({"state_dict": state}, tmp_path / "mam_sam_vitb.pth")
+    del state
+    engine = MattingEngine(m2m_checkpoint=tmp_path / "mam_sam_vitb.pth", model_type="vit_b", device="cpu")
+    info = engine.describe()
+    assert info["m2m_layout"] == "all-in-one" and info["sam_checkpoint"].endswith("mam_sam_vitb.pth")
+    for k, v in sam.state_dict().items():
+        assert torch.equal(engine.sam.state_dict()[k], v), k
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"box": (10, 10, 5, 20)}, "x1 > x0"),
+        ({"box": (1, 2, 3)}, "box must be"),
+        ({"box": (0, 0, float("nan"), 5)}, "finite"),
+        ({"points": [(5, 5, 2)]}, "label"),
+        ({"points": [(-1, 5, 1)]}, "outside"),
+        ({"points": [("a", 5, 1)]}, "number"),
+        ({"mask": np.ones((3, 3), bool)}, "mask must be"),
+        ({}, "needs a box"),
+        ({"box": (1, 1, 20, 20), "guidance": "trimap"}, "guidance"),
+    ],
+)
+def test_bad_prompts_are_named(tiny_engine, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        tiny_engine.matte(np.zeros((32, 32, 3), np.uint8), **kwargs)
+
+
+def test_bad_construction_is_named(tmp_path):
+    with pytest.raises(ValueError, match="model_type"):
+        MattingEngine(model_type="vit_x", random_weights_seed=0)
+    with pytest.raises(ValueError, match="device"):
+        MattingEngine(model_type="tiny", random_weights_seed=0, device="tpu")
+    with pytest.raises(FileNotFoundError, match="nope.pth"):
+        MattingEngine(tmp_path / "sam.pth", tmp_path / "nope.pth", model_type="tiny")
