@@ -38,7 +38,8 @@ ProgressCallback = Callable[[str, float], Any]
 @dataclass
 class MatteResult:
     """The daemon's answer: `alpha` holds `height` rows of `width` samples, 1 byte each (depth 8)
-    or 2 little-endian bytes (depth 16), placed at (x, y) in the image (non-zero only with crop)."""
+    or 2 little-endian bytes (depth 16), placed at (x, y) in the image (non-zero only with crop).
+    `sent_pixels` says whether this call uploaded the canvas (False: the daemon reused it by digest)."""
 
     request_id: str
     width: int
@@ -51,6 +52,7 @@ class MatteResult:
     digest: str = ""
     timings: Dict[str, float] = field(default_factory=dict)
     notes: List[str] = field(default_factory=list)
+    sent_pixels: bool = True
 
 
 class MamClient:
@@ -172,7 +174,7 @@ class MamClient:
                     with_pixels = True
                     continue
                 self._remember(digest)
-                return _matte_result(rid, header, reply_frames)
+                return _matte_result(rid, header, reply_frames, with_pixels)
 
     def close(self) -> None:
         """Drop the connection; the next call reconnects."""
@@ -389,7 +391,7 @@ def _matte_frames(pixels: Optional[memoryview], mask: Optional[memoryview]) -> T
     return [n for n, f in named if f is not None], [f for _, f in named if f is not None]
 
 
-def _matte_result(rid: str, header: Dict[str, Any], frames: List[bytes]) -> MatteResult:
+def _matte_result(rid: str, header: Dict[str, Any], frames: List[bytes], sent_pixels: bool) -> MatteResult:
     width, height, depth = header.get("width"), header.get("height"), header.get("depth")
     if not (isinstance(width, int) and isinstance(height, int) and depth in (8, 16)):
         raise MamError("bad_reply", f"result for {rid} lacks a valid width/height/depth", rid)
@@ -403,7 +405,8 @@ def _matte_result(rid: str, header: Dict[str, Any], frames: List[bytes]) -> Matt
     return MatteResult(request_id=rid, width=width, height=height, x=int(header.get("x", 0)),
                        y=int(header.get("y", 0)), depth=depth, score=float(header.get("score", 0.0)),
                        alpha=bytes(frames[0]), digest=str(header.get("digest", "")),
-                       timings=dict(header.get("timings") or {}), notes=list(header.get("notes") or []))
+                       timings=dict(header.get("timings") or {}), notes=list(header.get("notes") or []),
+                       sent_pixels=sent_pixels)
 
 
 def _error_from(header: Dict[str, Any], rid: str) -> MamError:
