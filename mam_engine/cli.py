@@ -1,0 +1,77 @@
+"""`mam-matte`: one image, one prompt, an alpha PNG (and optionally an RGBA cut-out) on disk."""
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Sequence
+
+import numpy as np
+
+from .image_io import alpha_to_uint, read_mask, read_rgb, write_png_atomic
+
+
+def _numbers(text: str, counts: tuple[int, ...], what: str) -> tuple[float, ...]:
+    try:
+        values = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{what} must be comma-separated numbers, got {text!r}") from None
+    if len(values) not in counts:
+        raise argparse.ArgumentTypeError(f"{what} needs {' or '.join(map(str, counts))} numbers, got {text!r}")
+    return values
+
+
+def _box(text: str) -> tuple[float, ...]:
+    return _numbers(text, (4,), "--box x0,y0,x1,y1")
+
+
+def _point(text: str) -> tuple[float, ...]:
+    return _numbers(text, (2, 3), "--point x,y[,label]")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="mam-matte", description="Matte a subject out of a photo with Matting Anything.")
+    p.add_argument("image", help="input photo (any format Pillow reads)")
+    p.add_argument("--box", type=_box, help="subject box in pixels: x0,y0,x1,y1")
+    p.add_argument("--point", type=_point, action="append", default=[],
+                   help="x,y[,label] (label 1 = foreground, default; 0 = background); repeat for more")
+    p.add_argument("--mask", help="a rough selection to refine (grey PNG, >=128 inside), same size as the image")
+    p.add_argument("--guidance", choices=("alpha", "mask"), default="alpha",
+                   help="'alpha' (default, single subject) or 'mask' (stays close to SAM's mask; crowded scenes)")
+    p.add_argument("-o", "--output", required=True, help="alpha matte PNG to write")
+    p.add_argument("--depth", type=int, choices=(8, 16), default=8, help="bits per alpha sample (default 8)")
+    p.add_argument("--rgba", help="also write an RGBA cut-out PNG")
+    p.add_argument("--model-type", default="vit_b", help="vit_b (default), vit_l, vit_h; tiny only with --random-weights")
+    p.add_argument("--sam-checkpoint", help="SAM .pth (default: found in the weights folder, see mam-weights)")
+    p.add_argument("--m2m-checkpoint", help="MAM .pth (default: found in the weights folder, see mam-weights)")
+    p.add_argument("--device", default="auto", help="auto (default), cuda, mps or cpu")
+    p.add_argument("--random-weights", type=int, metavar="SEED",
+                   help="use seeded random weights instead of checkpoints (testing only: the matte is meaningless)")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.box is None and not args.point and args.mask is None:
+        parser.error("give a prompt: --box, --point or --mask")
+    try:
+        image = read_rgb(args.image)
+        mask = read_mask(args.mask, image.shape[:2]) if args.mask else None
+        from .engine import MattingEngine
+
+        engine = MattingEngine(args.sam_checkpoint, args.m2m_checkpoint, model_type=args.model_type,
+                               device=args.device, random_weights_seed=args.random_weights)
+        result = engine.matte(image, box=args.box, points=args.point or None, mask=mask, guidance=args.guidance)
+        write_png_atomic(args.output, alpha_to_uint(result.alpha, args.depth))
+        if args.rgba:
+            write_png_atomic(args.rgba, np.dstack((image, alpha_to_uint(result.alpha, 8))))
+    except (OSError, ValueError, RuntimeError) as exc:
+        print(f"mam-matte: error: {exc}", file=sys.stderr)
+        return 1
+    print(f"{args.output}: {image.shape[1]}×{image.shape[0]}, score {result.score:.3f}, "
+          f"{result.timings['total']:.2f} s on {engine.describe()['device']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,66 @@
+"""mam-matte on real photos with the tiny random model, its errors, and the alpha encoding."""
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from mam_engine import MattingEngine
+from mam_engine.cli import main
+from mam_engine.image_io import alpha_to_uint
+
+
+def test_writes_alpha_and_rgba_equal_to_the_engine(shared_data, tmp_path):
+    photo = shared_data / "sam-notebook-images" / "dog.jpg"
+    alpha_png, rgba_png = tmp_path / "alpha.png", tmp_path / "cut.png"
+    rc = main([str(photo), "--box", "60,40,420,500", "--point", "200,300", "--point", "30,30,0",
+               "-o", str(alpha_png), "--rgba", str(rgba_png), "--model-type", "tiny", "--random-weights", "0",
+               "--device", "cpu"])
+    assert rc == 0
+    image = np.asarray(Image.open(photo).convert("RGB"))
+    expected = MattingEngine(model_type="tiny", random_weights_seed=0, device="cpu").matte(
+        image, box=(60, 40, 420, 500), points=[(200, 300, 1), (30, 30, 0)]).alpha
+    written = np.asarray(Image.open(alpha_png))
+    assert written.dtype == np.uint8 and np.array_equal(written, alpha_to_uint(expected))
+    rgba = np.asarray(Image.open(rgba_png))
+    assert rgba.shape == image.shape[:2] + (4,) and np.array_equal(rgba[..., 3], written)
+
+
+def test_missing_weights_say_where_to_put_them(shared_data, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("MAM_WEIGHTS_DIR", str(tmp_path / "weights"))
+    out = tmp_path / "a.png"
+    rc = main([str(shared_data / "sam-notebook-images" / "dog.jpg"), "--box", "1,1,50,50", "-o", str(out)])
+    err = capsys.readouterr().err
+    assert rc == 1 and "mam_vitb.pth" in err and str(tmp_path / "weights") in err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--box", "1,2,3"], "--box x0,y0,x1,y1"),
+    (["--point", "a,b"], "comma-separated numbers"),
+    ([], "give a prompt"),
+])
+def test_usage_errors_exit_2(tmp_path, args, message, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["photo.jpg", "-o", str(tmp_path / "a.png"), *args])
+    assert exc.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_unreadable_image_is_named(tmp_path, capsys):
+    bad = tmp_path / "notes.jpg"
+    bad.write_text("not an image")
+    assert main([str(bad), "--box", "1,1,5,5", "-o", str(tmp_path / "a.png"), "--model-type", "tiny",
+                 "--random-weights", "0"]) == 1
+    assert "notes.jpg" in capsys.readouterr().err
+
+
+def test_console_entry_point_runs():
+    out = subprocess.run([sys.executable, "-m", "mam_engine.cli", "--help"], capture_output=True, text=True)
+    assert out.returncode == 0 and "--box" in out.stdout
+
+
+def test_alpha_encoding_truncates_like_the_reference():
+    a = np.array([0.0, 0.999, 1.0, 0.5], np.float32)
+    assert alpha_to_uint(a).tolist() == [0, 254, 255, 127]
+    assert alpha_to_uint(a, 16).tolist() == [0, 65469, 65535, 32768]
