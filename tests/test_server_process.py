@@ -1,0 +1,98 @@
+"""The daemon as a process: exit codes, signals, and the remote-use policy (CURVE)."""
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import zmq.auth
+
+from test_server_harness import WireClient, free_port, running_daemon, start_process
+
+
+def _run_to_exit(args: list[str], tmp_path: Path, timeout: float = 120) -> tuple[int, str]:
+    log = tmp_path / "daemon.log"
+    proc = start_process(*args, log_path=log)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        raise
+    return proc.returncode, log.read_text()
+
+
+def test_port_in_use_exits_2_with_a_clear_message(tmp_path):
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        rc, out = _run_to_exit(["--endpoint", f"tcp://127.0.0.1:{port}", "--model-type", "tiny",
+                                "--random-weights", "0", "--device", "cpu"], tmp_path)
+    assert rc == 2, out
+    assert f"cannot bind tcp://127.0.0.1:{port}: address already in use" in out
+    assert "Traceback" not in out
+
+
+def test_non_loopback_endpoint_without_curve_is_refused(tmp_path):
+    rc, out = _run_to_exit(["--endpoint", f"tcp://0.0.0.0:{free_port()}", "--model-type", "tiny",
+                            "--random-weights", "0"], tmp_path)
+    assert rc == 2, out
+    assert "refusing to bind" in out and "--curve-secret-key" in out and "Traceback" not in out
+
+
+def test_sigterm_ends_running_and_queued_requests_and_exits_0():
+    image = np.random.default_rng(11).integers(0, 256, (40, 40, 3), dtype=np.uint8)
+    with running_daemon("--device", "cpu") as daemon:
+        with WireClient(daemon.endpoint) as a, WireClient(daemon.endpoint) as b:
+            a.matte("running", image)
+            header = {}
+            while header.get("stage") != "encode":  # the worker is inside the encoder now
+                header, _ = a.recv(60)
+            b.matte("queued", image)
+            assert b.recv(60)[0]["stage"] == "queued"
+            daemon.proc.send_signal(signal.SIGTERM)
+            queued, running = b.wait_for("queued", timeout=60), a.wait_for("running", timeout=60)
+        rc = daemon.proc.wait(60)
+        log = daemon.log()
+    assert queued.type == "error" and queued.header["code"] == "shutting_down", (queued.header, log)
+    assert running.type == "error" and running.header["code"] == "shutting_down", (running.header, log)
+    assert rc == 0 and "event=stopped" in log, log
+
+
+@pytest.fixture
+def certificates(tmp_path):
+    keys, allowed = tmp_path / "keys", tmp_path / "allowed"
+    keys.mkdir()
+    allowed.mkdir()
+    server_public, server_secret = zmq.auth.create_certificates(keys, "server")
+    client_public, client_secret = zmq.auth.create_certificates(keys, "client")
+    stranger_public, stranger_secret = zmq.auth.create_certificates(keys, "stranger")
+    (allowed / "client.key").write_bytes(Path(client_public).read_bytes())
+    server_key, _ = zmq.auth.load_certificate(server_public)
+
+    def client(public: str, secret: str) -> dict:
+        pub, sec = zmq.auth.load_certificate(secret)
+        return {"public": pub, "secret": sec, "server": server_key}
+
+    return {"secret_file": server_secret, "allowed": str(allowed), "client": client(client_public, client_secret),
+            "stranger": client(stranger_public, stranger_secret)}
+
+
+def test_curve_admits_authorized_clients_only(certificates):
+    args = ("--curve-secret-key", certificates["secret_file"], "--curve-authorized-keys", certificates["allowed"])
+    with running_daemon(*args, curve_client=certificates["client"]) as daemon:
+        with WireClient(daemon.endpoint, curve=certificates["client"]) as c:
+            assert c.hello().header["auth"] == "curve"
+        with WireClient(daemon.endpoint, curve=certificates["stranger"]) as c:
+            c.send({"id": "h", "type": "hello"})
+            with pytest.raises(TimeoutError):
+                c.recv(timeout=3)
+        with WireClient(daemon.endpoint) as c:  # no CURVE at all
+            c.send({"id": "h", "type": "hello"})
+            with pytest.raises(TimeoutError):
+                c.recv(timeout=3)
