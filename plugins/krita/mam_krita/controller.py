@@ -1,0 +1,149 @@
+"""One matte from start to finish: check the prompt, read the canvas, ask the daemon, apply the answer.
+
+The Qt-window glue (menu actions, docker) only calls start()/cancel() and listens to the signals;
+headless tests drive the same object. Messages go through `notify` (a QMessageBox by default) so
+a test can record them instead of blocking on a dialog.
+"""
+from __future__ import annotations
+
+from typing import Callable, Optional
+
+from krita import Krita
+from PyQt5.QtCore import QObject, pyqtSignal
+from PyQt5.QtWidgets import QMessageBox
+
+from . import apply as applying
+from .canvas import read_canvas, source_layer
+from .document_prompt import collect_prompt
+from .pixel_formats import UnsupportedColorSpace
+from .prompts import PromptError
+from .settings import Settings, SettingsError, load, start_hint
+from .worker import CANCELLED, UNAVAILABLE, MatteWorker
+
+SELECTION, MASK = "selection", "mask"
+TITLE = "Matting Anything"
+
+
+def _message_box(title: str, text: str) -> None:
+    QMessageBox.warning(Krita.instance().activeWindow().qwindow() if Krita.instance().activeWindow() else None,
+                        title, text)
+
+
+def load_settings() -> Settings:
+    """Current settings from kritarc (bad stored values fall back to defaults)."""
+    settings, _notes = load(Krita.instance().readSetting)
+    return settings
+
+
+class MatteController(QObject):
+    """Runs at most one request at a time and applies its result to the document it came from."""
+
+    busy = pyqtSignal(bool)
+    progress = pyqtSignal(str, float)
+    status = pyqtSignal(str)
+    finished = pyqtSignal(str, str)     # outcome ("applied", "cancelled", "failed", "discarded", "refused"), text
+
+    def __init__(self, notify: Callable[[str, str], None] = _message_box, parent=None):
+        super().__init__(parent)
+        self.notify = notify
+        self._worker: Optional[MatteWorker] = None
+        self._job: Optional[dict] = None
+
+    @property
+    def running(self) -> bool:
+        return self._worker is not None
+
+    def start(self, target: str, doc=None, settings: Optional[Settings] = None) -> bool:
+        """Begin a matte of `doc` (default: the active document) into `target`; False if refused."""
+        if self.running:
+            self.status.emit("A matte is already running; cancel it first.")
+            return False
+        doc = doc or Krita.instance().activeDocument()
+        if doc is None:
+            return self._refuse("Open an image first.")
+        try:
+            settings = (settings or load_settings()).validated()
+            layer = source_layer(doc.activeNode())
+            if target == MASK and layer is None:
+                return self._refuse("Select the layer that should get the transparency mask.")
+            prompt = collect_prompt(doc, settings.refine)
+            canvas = read_canvas(doc, layer, settings.source)
+        except (PromptError, UnsupportedColorSpace, SettingsError, ValueError) as exc:
+            return self._refuse(str(exc))
+        self._job = {"doc": doc, "layer_id": layer.uniqueId() if layer is not None else None,
+                     "target": target, "settings": settings}
+        worker = MatteWorker(settings.endpoint, settings.timeout_s, canvas, prompt, settings.guidance, self)
+        worker.progress.connect(self.progress)
+        worker.succeeded.connect(self._on_result)
+        worker.failed.connect(self._on_failure)
+        worker.finished.connect(self._on_thread_done)
+        self._worker = worker
+        self.busy.emit(True)
+        self.status.emit("Matting… " + " ".join(prompt.notes))
+        worker.start()
+        return True
+
+    def cancel(self) -> None:
+        if self._worker is not None:
+            self._worker.cancel()
+            self.status.emit("Cancelling…")
+
+    def _refuse(self, text: str) -> bool:
+        self.notify(TITLE, text)
+        self.finished.emit("refused", text)
+        return False
+
+    def _live_document(self, doc):
+        """`doc` if it is still open (the artist may have closed it while the daemon worked)."""
+        for open_doc in Krita.instance().documents():
+            if open_doc == doc:
+                return open_doc
+        return None
+
+    def _on_result(self, result) -> None:
+        job, self._job = self._job, None
+        doc = self._live_document(job["doc"])
+        if doc is None:
+            self._end("discarded", "The image was closed before the matte arrived; nothing was changed.")
+            return
+        if job["target"] == MASK:
+            layer = doc.nodeByUniqueID(job["layer_id"])
+            if layer is None:
+                self._end("discarded", "The layer was deleted before the matte arrived; nothing was changed.")
+                return
+            applying.apply_transparency_mask(doc, layer, result.alpha, result.x, result.y,
+                                             result.width, result.height)
+        else:
+            applying.apply_selection(doc, result.alpha, result.x, result.y, result.width, result.height)
+        total = sum(result.timings.values()) if result.timings else 0.0
+        self._end("applied", f"Done (score {result.score:.2f}, {total:.1f} s).")
+
+    def _on_failure(self, kind: str, message: str) -> None:
+        job, self._job = self._job, None
+        if kind == CANCELLED:
+            self._end("cancelled", "Cancelled.")
+            return
+        if kind == UNAVAILABLE:
+            message += "\n\nStart the server with:\n  " + start_hint(job["settings"])
+        self.notify(TITLE, message)
+        self._end("failed", message)
+
+    def _end(self, outcome: str, text: str) -> None:
+        self._worker = None
+        self.busy.emit(False)
+        self.status.emit(text)
+        self.finished.emit(outcome, text)
+
+    def _on_thread_done(self) -> None:
+        self.sender().deleteLater()
+
+
+_shared: Optional[MatteController] = None
+
+
+def shared_controller() -> MatteController:
+    """The one controller the menu actions and the docker share."""
+    global _shared
+    if _shared is None:
+        _shared = MatteController()
+    return _shared

@@ -1,0 +1,164 @@
+"""The docker: daemon status, settings, progress, Cancel and Start server. Widgets only; work is elsewhere."""
+from __future__ import annotations
+
+import subprocess
+
+from krita import DockWidget, Krita
+from PyQt5.QtCore import QTimer
+from PyQt5.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QHBoxLayout, QLabel, QLineEdit, QProgressBar,
+                             QPushButton, QVBoxLayout, QWidget)
+
+from .controller import MASK, SELECTION, TITLE, load_settings, shared_controller
+from .settings import GUIDANCES, SOURCES, SettingsError, save, server_argv, start_hint
+from .worker import HelloWorker
+
+DOCKER_ID = "mam_krita_docker"
+SERVER_POLL_MS, SERVER_POLL_TRIES = 2000, 60
+
+
+class MamDocker(DockWidget):
+    def __init__(self):
+        super().__init__()
+        self.setWindowTitle(TITLE)
+        self._controller = shared_controller()
+        self._hello = None
+        self._polls_left = 0
+        self._build()
+        self._load()
+        self._controller.busy.connect(self._on_busy)
+        self._controller.progress.connect(self._on_progress)
+        self._controller.status.connect(self._message.setText)
+        self.check_daemon()
+
+    def _build(self) -> None:
+        root = QWidget(self)
+        layout = QVBoxLayout(root)
+        self._daemon = QLabel("Daemon: not checked")
+        self._daemon.setWordWrap(True)
+        layout.addWidget(self._daemon)
+        form = QFormLayout()
+        self._endpoint = QLineEdit()
+        self._guidance = QComboBox()
+        self._guidance.addItems(GUIDANCES)
+        self._source = QComboBox()
+        self._source.addItems(SOURCES)
+        self._refine = QCheckBox("Refine existing selection")
+        form.addRow("Endpoint", self._endpoint)
+        form.addRow("Guidance", self._guidance)
+        form.addRow("Pixels from", self._source)
+        form.addRow(self._refine)
+        layout.addLayout(form)
+        buttons = QHBoxLayout()
+        self._select = QPushButton("Select Subject")
+        self._mask = QPushButton("Matte to Mask")
+        buttons.addWidget(self._select)
+        buttons.addWidget(self._mask)
+        layout.addLayout(buttons)
+        row = QHBoxLayout()
+        self._progress = QProgressBar()
+        self._progress.setRange(0, 100)
+        self._cancel = QPushButton("Cancel")
+        self._cancel.setEnabled(False)
+        row.addWidget(self._progress)
+        row.addWidget(self._cancel)
+        layout.addLayout(row)
+        self._start = QPushButton("Start server")
+        self._check = QPushButton("Check")
+        row2 = QHBoxLayout()
+        row2.addWidget(self._start)
+        row2.addWidget(self._check)
+        layout.addLayout(row2)
+        self._message = QLabel("")
+        self._message.setWordWrap(True)
+        layout.addWidget(self._message)
+        layout.addStretch(1)
+        self.setWidget(root)
+
+        self._endpoint.editingFinished.connect(self._save)
+        self._guidance.currentTextChanged.connect(self._save)
+        self._source.currentTextChanged.connect(self._save)
+        self._refine.toggled.connect(self._save)
+        self._select.clicked.connect(lambda: self._controller.start(SELECTION))
+        self._mask.clicked.connect(lambda: self._controller.start(MASK))
+        self._cancel.clicked.connect(self._controller.cancel)
+        self._start.clicked.connect(self.start_server)
+        self._check.clicked.connect(self.check_daemon)
+
+    def _load(self) -> None:
+        s = load_settings()
+        self._endpoint.setText(s.endpoint)
+        self._guidance.setCurrentText(s.guidance)
+        self._source.setCurrentText(s.source)
+        self._refine.setChecked(s.refine)
+
+    def _save(self, *_args) -> None:
+        s = load_settings()
+        try:
+            for name, text in (("endpoint", self._endpoint.text()), ("guidance", self._guidance.currentText()),
+                               ("source", self._source.currentText()),
+                               ("refine", "true" if self._refine.isChecked() else "false")):
+                s = s.with_value(name, text)
+        except SettingsError as exc:
+            self._message.setText(str(exc))
+            return
+        endpoint_changed = s.endpoint != load_settings().endpoint
+        save(s, Krita.instance().writeSetting)
+        if endpoint_changed:
+            self.check_daemon()
+
+    def check_daemon(self) -> None:
+        """Ask the daemon for hello in a thread; the status line updates when it answers."""
+        if self._hello is not None:
+            return
+        self._daemon.setText("Daemon: checking…")
+        worker = HelloWorker(load_settings().endpoint, self)
+        worker.answered.connect(self._on_hello)
+        worker.failed.connect(self._on_hello_failed)
+        worker.finished.connect(self._on_hello_done)
+        self._hello = worker
+        worker.start()
+
+    def _on_hello(self, info) -> None:
+        model = info.get("model") or {}
+        self._daemon.setText(f"Daemon: connected — model {model.get('type', '?')} on {model.get('device', '?')}"
+                             f" ({model.get('backend', '?')}), server {info.get('server_version', '?')}")
+        self._start.setEnabled(False)
+        self._polls_left = 0
+
+    def _on_hello_failed(self, _kind: str, message: str) -> None:
+        self._daemon.setText("Daemon: not reachable. " + message)
+        self._start.setEnabled(True)
+
+    def _on_hello_done(self) -> None:
+        self.sender().deleteLater()
+        self._hello = None
+        if self._polls_left > 0:
+            self._polls_left -= 1
+            QTimer.singleShot(SERVER_POLL_MS, self.check_daemon)
+
+    def start_server(self) -> None:
+        """Launch the configured server command detached, then poll until it answers."""
+        s = load_settings()
+        try:
+            subprocess.Popen(server_argv(s), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL, start_new_session=True)
+        except (OSError, SettingsError) as exc:
+            self._controller.notify(TITLE, f"Could not start the server ({exc}).\n\nStart it by hand with:\n  "
+                                           + start_hint(s))
+            return
+        self._message.setText("Server starting (loading the model can take a minute)…")
+        self._polls_left = SERVER_POLL_TRIES
+        QTimer.singleShot(SERVER_POLL_MS, self.check_daemon)
+
+    def _on_busy(self, busy: bool) -> None:
+        self._cancel.setEnabled(busy)
+        self._select.setEnabled(not busy)
+        self._mask.setEnabled(not busy)
+        self._progress.setValue(0)
+
+    def _on_progress(self, stage: str, fraction: float) -> None:
+        self._progress.setValue(int(round(100 * max(0.0, min(1.0, fraction)))))
+        self._message.setText(f"Matting… {stage}")
+
+    def canvasChanged(self, canvas) -> None:
+        pass

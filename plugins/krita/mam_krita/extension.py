@@ -1,0 +1,21 @@
+"""Menu actions (Select menu, shortcut-assignable): thin wrappers around the shared controller."""
+from __future__ import annotations
+
+from krita import Extension
+
+from .controller import MASK, SELECTION, shared_controller
+
+ACTIONS = (
+    ("mam_select_subject", "Select Subject (Matting Anything)", SELECTION),
+    ("mam_matte_to_mask", "Matte to Transparency Mask", MASK),
+)
+
+
+class MamExtension(Extension):
+    def setup(self) -> None:
+        pass
+
+    def createActions(self, window) -> None:
+        for action_id, text, target in ACTIONS:
+            action = window.createAction(action_id, text, "select")
+            action.triggered.connect(lambda _checked=False, t=target: shared_controller().start(t))

@@ -1,0 +1,79 @@
+"""Network I/O off the UI thread: one matte (or hello) request per QThread, with progress and Cancel."""
+from __future__ import annotations
+
+import threading
+
+from PyQt5.QtCore import QThread, pyqtSignal
+
+from .mam_client import DaemonTimeout, DaemonUnavailable, MamClient, MamError, MatteCancelled
+
+HELLO_TIMEOUT_S = 5.0
+
+# failure kinds the controller turns into messages
+UNAVAILABLE, TIMEOUT, CANCELLED, ERROR = "unavailable", "timeout", "cancelled", "error"
+
+
+def failure_kind(exc: BaseException) -> str:
+    """Sort client exceptions into the few cases the UI words differently."""
+    if isinstance(exc, DaemonUnavailable):
+        return UNAVAILABLE
+    if isinstance(exc, DaemonTimeout):
+        return TIMEOUT
+    if isinstance(exc, MatteCancelled):
+        return CANCELLED
+    return ERROR
+
+
+class MatteWorker(QThread):
+    """Runs MamClient.matte in its own thread; results come back as queued signals."""
+
+    progress = pyqtSignal(str, float)
+    succeeded = pyqtSignal(object)          # mam_client.MatteResult
+    failed = pyqtSignal(str, str)           # kind, message
+
+    def __init__(self, endpoint: str, timeout_s: float, canvas, prompt, guidance: str, parent=None):
+        super().__init__(parent)
+        self._endpoint, self._timeout_s = endpoint, timeout_s
+        self._canvas, self._prompt, self._guidance = canvas, prompt, guidance
+        self._cancel = threading.Event()
+
+    def cancel(self) -> None:
+        """Safe from the UI thread: the client notices within ~0.1 s and tells the daemon."""
+        self._cancel.set()
+
+    def run(self) -> None:
+        c, p = self._canvas, self._prompt
+        client = MamClient(self._endpoint, timeout=min(HELLO_TIMEOUT_S, self._timeout_s),
+                           matte_timeout=self._timeout_s, client_name="mam_krita")
+        try:
+            result = client.matte(c.width, c.height, c.fmt, c.pixels, c.stride, box=p.box,
+                                  points=p.points or None, mask=p.mask, guidance=self._guidance, depth=8,
+                                  crop=True, on_progress=self.progress.emit, cancel_event=self._cancel)
+        except (MamError, DaemonUnavailable, DaemonTimeout, ValueError) as exc:
+            self.failed.emit(failure_kind(exc), str(exc))
+        except Exception as exc:  # a thread must report, never die silently and leave the UI waiting
+            self.failed.emit(ERROR, f"unexpected {type(exc).__name__}: {exc}")
+        else:
+            self.succeeded.emit(result)
+        finally:
+            client.close()
+
+
+class HelloWorker(QThread):
+    """Asks the daemon who it is, for the docker's status line."""
+
+    answered = pyqtSignal(object)           # the hello dict
+    failed = pyqtSignal(str, str)
+
+    def __init__(self, endpoint: str, parent=None):
+        super().__init__(parent)
+        self._endpoint = endpoint
+
+    def run(self) -> None:
+        client = MamClient(self._endpoint, timeout=HELLO_TIMEOUT_S, connect_timeout=2.0, client_name="mam_krita")
+        try:
+            self.answered.emit(client.hello())
+        except (MamError, DaemonUnavailable, DaemonTimeout, ValueError) as exc:
+            self.failed.emit(failure_kind(exc), str(exc))
+        finally:
+            client.close()
