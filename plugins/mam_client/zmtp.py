@@ -285,7 +285,12 @@ class ZmtpDealer:
         return data
 
     def _read_frame(self, deadline: Optional[float]) -> Optional[Tuple[int, bytes]]:
-        """One complete frame (flags, body), or None on timeout; resumable across calls."""
+        """One complete frame (flags, body), or None on timeout; resumable across calls.
+
+        The deadline holds even while data keeps flowing (a large frame stops part-way and
+        continues on the next call), so callers can poll for cancellation during big transfers.
+        """
+        filled = False
         while True:
             if self._body is None:
                 frame = self._take_buffered_frame()
@@ -294,8 +299,11 @@ class ZmtpDealer:
             if self._body is not None and self._body_filled == len(self._body):
                 body, self._body = bytes(self._body), None
                 return self._body_flags, body
+            if filled and deadline is not None and time.monotonic() >= deadline:
+                return None
             if not self._fill(deadline):
                 return None
+            filled = True
 
     def _take_buffered_frame(self) -> Optional[Tuple[int, bytes]]:
         """A small frame already buffered whole; a larger one starts filling its own buffer."""
