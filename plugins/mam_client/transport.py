@@ -120,7 +120,7 @@ class PyZmqTransport(Transport):
         while True:
             remaining_ms = int(max(deadline - time.monotonic(), 0) * 1000)
             if not self._monitor.poll(remaining_ms):
-                raise ConnectionError(f"no ZeroMQ handshake within {timeout:g} s")
+                raise TimeoutError(f"no ZeroMQ handshake within {timeout:g} s")
             event = self._recv_event(self._monitor)["event"]
             if event == self._zmq.EVENT_HANDSHAKE_SUCCEEDED:
                 return
