@@ -1,6 +1,7 @@
 """`mam-server` command line: build the engine, check the endpoint is safe, serve until SIGINT/SIGTERM.
 
-Exit codes: 0 clean shutdown, 2 the endpoint is in use or the configuration is refused, 1 anything else.
+Exit codes: 0 clean shutdown, 2 the endpoint is in use or the configuration is refused, 1 the model
+could not be loaded.
 """
 from __future__ import annotations
 
@@ -83,9 +84,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     from mam_engine import MattingEngine  # after argument checks: importing torch takes seconds
 
-    engine = MattingEngine(sam_checkpoint=args.sam_checkpoint, m2m_checkpoint=args.m2m_checkpoint,
-                           model_type=args.model_type, device=args.device, cache_bytes=args.embedding_cache_bytes,
-                           random_weights_seed=args.random_weights)
+    try:
+        engine = MattingEngine(sam_checkpoint=args.sam_checkpoint, m2m_checkpoint=args.m2m_checkpoint,
+                               model_type=args.model_type, device=args.device,
+                               cache_bytes=args.embedding_cache_bytes, random_weights_seed=args.random_weights)
+    except Exception as exc:  # missing/corrupt checkpoints, unknown model or device: say which, no traceback
+        print(f"mam-server: cannot load the model: {exc}", file=sys.stderr)
+        return 1
     model_info = {"random_weights": args.random_weights is not None, "random_weights_seed": args.random_weights}
     if args.random_weights is not None:
         log.warning("event=random_weights seed=%d note='mattes are meaningless; for tests only'", args.random_weights)

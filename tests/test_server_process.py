@@ -45,6 +45,13 @@ def test_non_loopback_endpoint_without_curve_is_refused(tmp_path):
     assert "refusing to bind" in out and "--curve-secret-key" in out and "Traceback" not in out
 
 
+def test_model_that_cannot_load_exits_1_with_the_reason(tmp_path):
+    rc, out = _run_to_exit(["--endpoint", f"tcp://127.0.0.1:{free_port()}", "--model-type", "vit_q",
+                            "--random-weights", "0"], tmp_path)
+    assert rc == 1, out
+    assert "cannot load the model" in out and "vit_q" in out and "Traceback" not in out
+
+
 def test_sigterm_ends_running_and_queued_requests_and_exits_0():
     image = np.random.default_rng(11).integers(0, 256, (40, 40, 3), dtype=np.uint8)
     with running_daemon("--device", "cpu") as daemon:
