@@ -25,11 +25,11 @@ log = logging.getLogger("mam.server")
 RESULTS_ENDPOINT = "inproc://mam-worker-results"
 CLIENT_MEMORY = 1024     # identities remembered for status' client count (bounded)
 CLIENT_IDLE_S = 600.0    # a client unseen this long no longer counts as connected
-BATCH = 64               # messages handled per socket per loop turn, so neither side starves
+BATCH = 64               # client messages handled per loop turn, so worker replies are not starved
 
 
-class PortInUse(Exception):
-    """The endpoint is taken (another daemon?); main turns this into exit code 2."""
+class BindError(Exception):
+    """The endpoint is taken (another daemon?) or invalid; main turns this into exit code 2."""
 
 
 class Daemon:
@@ -51,7 +51,7 @@ class Daemon:
         self.worker = Worker(engine, store, self.context, RESULTS_ENDPOINT, limits.max_queue)
 
     def bind(self) -> None:
-        """Bind both sockets; raises PortInUse when the endpoint is taken."""
+        """Bind both sockets; raises BindError when the endpoint is taken or invalid."""
         self.router.setsockopt(zmq.LINGER, 500)
         # libzmq drops a peer whose single frame exceeds this, before it is ever buffered whole.
         self.router.setsockopt(zmq.MAXMSGSIZE, self.limits.max_message_bytes)
@@ -62,9 +62,9 @@ class Daemon:
         except zmq.ZMQError as exc:
             self._close_sockets()
             if exc.errno == zmq.EADDRINUSE:
-                raise PortInUse(f"cannot bind {self.endpoint}: address already in use (is another mam-server "
+                raise BindError(f"cannot bind {self.endpoint}: address already in use (is another mam-server "
                                 "running? stop it or pass --endpoint with another port)") from None
-            raise
+            raise BindError(f"cannot bind {self.endpoint}: {exc.strerror}") from None
         self.results.bind(RESULTS_ENDPOINT)
 
     def serve(self) -> None:
@@ -92,7 +92,8 @@ class Daemon:
 
     # --- messages -----------------------------------------------------------------------------
     def _forward_results(self) -> None:
-        for _ in range(BATCH):
+        """Pass every reply the worker has produced on to its client (the worker makes a few per job)."""
+        while True:
             try:
                 frames = self.results.recv_multipart(zmq.NOBLOCK, copy=False)
             except zmq.Again:

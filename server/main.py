@@ -10,7 +10,7 @@ import logging
 import signal
 import sys
 
-from .daemon import Daemon, PortInUse
+from .daemon import BindError, Daemon
 from .image_store import ImageStore
 from .protocol import Limits
 from .security import CurveConfig, SecurityConfigError, check_endpoint
@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     daemon = Daemon(engine, args.endpoint, limits, ImageStore(args.image_cache_bytes), curve, model_info)
     try:
         daemon.bind()
-    except (PortInUse, SecurityConfigError) as exc:
+    except (BindError, SecurityConfigError) as exc:
         print(f"mam-server: {exc}", file=sys.stderr)
         return 2
     for sig in (signal.SIGINT, signal.SIGTERM):
