@@ -1,0 +1,150 @@
+"""The plugins' client library against the real daemon process (tiny random model), in both transports."""
+from __future__ import annotations
+
+import math
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from plugins.mam_client import DaemonTimeout, DaemonUnavailable, MamClient, MamError, MatteCancelled
+from test_server_harness import free_port, real_photo, rgba8, running_daemon
+
+TRANSPORTS = {"pure-python": True, "pyzmq": False}
+
+
+@pytest.fixture(scope="module")
+def daemon():
+    with running_daemon() as d:
+        yield d
+
+
+@pytest.fixture(scope="module")
+def photo():
+    image = real_photo("GT01.png")
+    height, width = image.shape[:2]
+    return width, height, rgba8(image), [width * 0.2, height * 0.15, width * 0.8, height * 0.95]
+
+
+def wait_for_log(daemon, text: str, timeout: float = 120) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        log = daemon.log()
+        if text in log:
+            return log
+        time.sleep(0.2)
+    raise AssertionError(f"{text!r} never appeared in the daemon log:\n{daemon.log()[-3000:]}")
+
+
+def test_real_photo_round_trip_is_identical_in_both_transports(daemon, photo):
+    width, height, pixels, box = photo
+    with MamClient(daemon.endpoint, pure_python=True) as pure, MamClient(daemon.endpoint, pure_python=False) as pyz:
+        stages = []
+        first = pure.matte(width, height, "RGBA8", pixels, box=box, on_progress=lambda s, f: stages.append((s, f)))
+        assert pure.transport_name == "pure-python"
+        second = pyz.matte(width, height, "RGBA8", memoryview(pixels), box=box)
+        assert pyz.transport_name == "pyzmq"
+        cropped = pure.matte(width, height, "RGBA8", pixels, box=box, depth=16, crop=True)
+
+    assert (first.width, first.height, first.x, first.y, first.depth) == (width, height, 0, 0, 8)
+    assert len(first.alpha) == width * height and math.isfinite(first.score) and first.timings
+    assert stages and stages[-1][1] == 1.0 and all(0.0 <= f <= 1.0 for _, f in stages)
+    assert second.alpha == first.alpha and second.score == first.score
+    assert first.sent_pixels and second.sent_pixels and not cropped.sent_pixels  # same client, same canvas
+
+    full = np.frombuffer(first.alpha, np.uint8).reshape(height, width)
+    assert full.any(), "the tiny model produced an empty matte; the crop check below would prove nothing"
+    crop = np.frombuffer(cropped.alpha, "<u2").reshape(cropped.height, cropped.width)
+    x, y = cropped.x, cropped.y
+    assert np.abs(np.round(crop / 257.0) - full[y:y + cropped.height, x:x + cropped.width]).max() <= 1
+    outside = full.copy()
+    outside[y:y + cropped.height, x:x + cropped.width] = 0
+    assert not outside.any()  # the crop holds every non-zero alpha
+
+
+@pytest.mark.parametrize("transport", sorted(TRANSPORTS))
+def test_hello_status_and_error_replies(daemon, transport):
+    with MamClient(daemon.endpoint, pure_python=TRANSPORTS[transport]) as client:
+        info = client.hello()
+        assert client.transport_name == transport
+        assert info["protocol"] == 1 and info["model"]["model_type"] == "tiny" and "RGBA8" in info["pixel_formats"]
+        status = client.status()
+        assert {"queued", "running", "clients", "uptime_s"} <= set(status)
+        with pytest.raises(MamError, match="box") as info:
+            client.matte(4, 4, "GRAY8", bytes(16), box=[0, 0, 9, 9])
+        assert info.value.code == "bad_request"
+        assert client.status()["uptime_s"] >= status["uptime_s"]  # still in step after the error
+
+
+def test_cancel_event_stops_the_daemon_and_client_stays_usable(daemon):
+    width, height = 96, 64
+    pixels = np.random.default_rng(1).integers(0, 256, (height, width, 4), np.uint8).tobytes()
+    event = threading.Event()
+    with MamClient(daemon.endpoint, pure_python=True) as client:
+        with pytest.raises(MatteCancelled):
+            client.matte(width, height, "RGBA8", pixels, box=[4, 4, 60, 50], request_id="client-cancel-1",
+                         cancel_event=event, on_progress=lambda s, f: event.set())
+        assert client.status()["uptime_s"] > 0
+    log = wait_for_log(daemon, "event=matte_failed id=client-cancel-1 ")
+    failed = next(line for line in log.splitlines() if "event=matte_failed id=client-cancel-1 " in line)
+    assert "code=cancelled" in failed
+
+
+def test_timeout_cancels_the_request_and_client_recovers(daemon):
+    width, height = 80, 60
+    pixels = np.random.default_rng(2).integers(0, 256, (height, width, 4), np.uint8).tobytes()
+    with MamClient(daemon.endpoint, pure_python=False) as client:
+        with pytest.raises(DaemonTimeout, match="client-timeout-1"):
+            client.matte(width, height, "RGBA8", pixels, box=[4, 4, 60, 50], request_id="client-timeout-1",
+                         timeout=0.2)
+        assert client.hello()["protocol"] == 1
+    wait_for_log(daemon, "target=client-timeout-1")
+
+
+def test_evicted_image_is_sent_again():
+    """A daemon that keeps no images answers every digest-only matte with unknown_image."""
+    width, height = 64, 48
+    pixels = np.random.default_rng(3).integers(0, 256, (height, width, 4), np.uint8).tobytes()
+    with running_daemon("--image-cache-bytes", "1") as forgetful:
+        with MamClient(forgetful.endpoint, pure_python=True) as client:
+            first = client.matte(width, height, "RGBA8", pixels, box=[2, 2, 50, 40])
+            second = client.matte(width, height, "RGBA8", pixels, box=[2, 2, 50, 40], request_id="again-1")
+        log = forgetful.log()
+    assert first.sent_pixels and second.sent_pixels and second.alpha == first.alpha
+    assert "code=unknown_image" in log and log.count("id=again-1") >= 2
+
+
+@pytest.mark.parametrize("transport", sorted(TRANSPORTS))
+@pytest.mark.parametrize("kind", ["tcp", "ipc"])
+def test_daemon_down_is_a_fast_clear_connection_error(transport, kind, tmp_path: Path):
+    endpoint = f"tcp://127.0.0.1:{free_port()}" if kind == "tcp" else f"ipc://{tmp_path}/absent.sock"
+    client = MamClient(endpoint, pure_python=TRANSPORTS[transport], connect_timeout=30)
+    started = time.monotonic()
+    with pytest.raises(ConnectionError) as info:
+        client.hello()
+    # a refused connection is reported at once, not after connect_timeout (30 s) runs out
+    assert time.monotonic() - started < 10
+    message = str(info.value)
+    assert isinstance(info.value, DaemonUnavailable) and "not running" in message
+    assert f"mam-server --endpoint {endpoint}" in message and "python -m server.main" in message
+
+
+@pytest.mark.timeout(240)
+@pytest.mark.parametrize("transport", sorted(TRANSPORTS))
+def test_daemon_killed_mid_request(transport):
+    width, height = 64, 48
+    pixels = np.random.default_rng(4).integers(0, 256, (height, width, 4), np.uint8).tobytes()
+    with running_daemon() as doomed:
+        with MamClient(doomed.endpoint, pure_python=TRANSPORTS[transport]) as client:
+            def kill(stage, fraction):
+                if doomed.proc.poll() is None:
+                    doomed.proc.kill()
+                    doomed.proc.wait()
+
+            with pytest.raises(DaemonUnavailable, match="lost while waiting for the reply to 'matte'.*mam-server"):
+                client.matte(width, height, "RGBA8", pixels, box=[2, 2, 50, 40], on_progress=kill, timeout=120)
+            assert client.transport_name is None  # the dead connection was dropped
+            with pytest.raises(DaemonUnavailable, match="not running"):
+                client.hello()
