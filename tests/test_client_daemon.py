@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from plugins.mam_client import DaemonTimeout, DaemonUnavailable, MamClient, MamError, MatteCancelled
+from plugins.mam_client import CurveKeys, DaemonTimeout, DaemonUnavailable, MamClient, MamError, MatteCancelled
 from test_server_harness import free_port, real_photo, rgba8, running_daemon
 
 TRANSPORTS = {"pure-python": True, "pyzmq": False}
@@ -147,4 +147,30 @@ def test_daemon_killed_mid_request(transport):
                 client.matte(width, height, "RGBA8", pixels, box=[2, 2, 50, 40], on_progress=kill, timeout=120)
             assert client.transport_name is None  # the dead connection was dropped
             with pytest.raises(DaemonUnavailable, match="not running"):
+                client.hello()
+
+
+def test_curve_daemon_admits_only_known_keys(tmp_path: Path):
+    import zmq.auth
+
+    keys, allowed = tmp_path / "keys", tmp_path / "allowed"
+    keys.mkdir()
+    allowed.mkdir()
+    server_public, server_secret = zmq.auth.create_certificates(keys, "server")
+    _, artist_secret = zmq.auth.create_certificates(keys, "artist")
+    _, stranger_secret = zmq.auth.create_certificates(keys, "stranger")
+    (allowed / "artist.key").write_bytes((keys / "artist.key").read_bytes())
+    curve_client = {k: v for k, v in zip(("public", "secret"), zmq.auth.load_certificate(artist_secret))}
+    curve_client["server"] = zmq.auth.load_certificate(server_public)[0]
+    with running_daemon("--curve-secret-key", server_secret, "--curve-authorized-keys", str(allowed),
+                        curve_client=curve_client) as secured:
+        artist = CurveKeys.from_files(server_public, artist_secret)
+        with MamClient(secured.endpoint, pure_python=False, curve=artist) as client:
+            assert client.hello()["auth"] == "curve"
+        stranger = CurveKeys.from_files(server_public, stranger_secret)
+        with MamClient(secured.endpoint, pure_python=False, curve=stranger, connect_timeout=1) as client:
+            with pytest.raises(DaemonUnavailable):
+                client.hello()
+        with MamClient(secured.endpoint, pure_python=True, connect_timeout=1) as client:
+            with pytest.raises(DaemonUnavailable, match="CURVE security mechanism.*install pyzmq"):
                 client.hello()

@@ -11,12 +11,12 @@ import msgpack
 import pytest
 import zmq
 
-from plugins.mam_client import (DaemonTimeout, DaemonUnavailable, MamClient, MamError, MatteCancelled,
-                                ProtocolMismatch)
+from plugins.mam_client import (CurveKeys, DaemonTimeout, DaemonUnavailable, MamClient, MamError,
+                                MatteCancelled, ProtocolMismatch)
 from plugins.mam_client.transport import PURE_PYTHON_ENV
 
 Reply = Tuple[dict, List[bytes]]
-HELLO = {"server_version": "fake", "protocol": 1, "model": {}, "limits": {"max_pixels": 1000},
+HELLO = {"server_version": "fake", "protocol": 1, "model": {}, "limits": {"max_pixels": 1000, "max_message_bytes": 5000},
          "pixel_formats": ["RGBA8"]}
 TRANSPORTS = {"pure-python": True, "pyzmq": False}
 
@@ -63,7 +63,7 @@ def standard(header: dict, frames: List[bytes]) -> List[Reply]:
     if header["type"] == "hello":
         return [(reply(header, "hello", **HELLO), [])]
     if header["type"] == "cancel":
-        return [(reply(header, "ok"), [])]
+        return [(reply(header, "ok", target=header["target"], state="unknown"), [])]
     if header["type"] == "matte":
         return [(reply(header, "result", width=2, height=2, x=0, y=0, depth=8, score=0.5,
                        digest=header["image"]["digest"], timings={}, notes=[], frames=["alpha"]), [b"\xff" * 4])]
@@ -234,7 +234,7 @@ def test_cancel_from_another_thread_does_not_wait_for_the_running_matte(fake, tr
         threading.Thread(target=lambda: (started.wait(10), client.cancel("c1")), daemon=True).start()
         with pytest.raises(MatteCancelled, match="cancelled by the caller"):
             matte(client, request_id="c1", timeout=30, on_progress=lambda s, f: started.set())
-        client.cancel("some-other")  # nothing running now: sent and acknowledged directly
+        assert client.cancel("some-other") == "unknown"  # nothing running now: sent and answered directly
     assert [h["target"] for h, _ in daemon.of_type("cancel")] == ["c1", "some-other"]
 
 
@@ -251,12 +251,23 @@ def test_progress_callback_exception_cancels_and_propagates(fake, transport):
     assert [h["target"] for h, _ in daemon.of_type("cancel")] == ["p1"]
 
 
-def test_image_over_the_announced_limit_is_refused_before_sending(fake):
+@pytest.mark.parametrize("width,height,fmt,match", [
+    (40, 40, "GRAY8", "40x40 = 1600 pixels; the daemon accepts at most 1000"),
+    (20, 20, "RGBAF32", "6400 bytes of pixels and mask; the daemon accepts at most 5000"),
+])
+def test_requests_over_the_announced_limits_are_refused_before_sending(fake, width, height, fmt, match):
     daemon = fake()
+    size = width * height * {"GRAY8": 1, "RGBAF32": 16}[fmt]
     with MamClient(daemon.endpoint, pure_python=True) as client:
-        with pytest.raises(MamError, match="40x40 = 1600 pixels; the daemon accepts at most 1000") as info:
-            client.matte(40, 40, "GRAY8", bytes(1600), box=[0, 0, 1, 1])
+        with pytest.raises(MamError, match=match) as info:
+            client.matte(width, height, fmt, bytes(size), box=[0, 0, 1, 1])
     assert info.value.code == "too_large" and not daemon.of_type("matte")
+
+
+def test_curve_needs_pyzmq():
+    keys = CurveKeys(b"s" * 40, b"p" * 40, b"k" * 40)
+    with pytest.raises(ValueError, match="CURVE encryption needs pyzmq"):
+        MamClient("tcp://127.0.0.1:1", pure_python=True, curve=keys).hello()
 
 
 @pytest.mark.parametrize("kwargs,match", [

@@ -166,7 +166,8 @@ def test_answers_heartbeat_pings(ctx):
 
 def test_incompatible_socket_type_is_refused(ctx):
     pub = Bound(ctx, zmq.PUB)
-    with pytest.raises(ZmtpError, match="PUB socket"):
+    # libzmq may hang up before its READY (naming the type) is read: both outcomes name the problem
+    with pytest.raises(ZmtpError, match="PUB socket|a socket type a DEALER cannot talk to"):
         ZmtpDealer.connect(pub.endpoint, timeout=5)
 
 

@@ -5,7 +5,7 @@ Standard library only; pyzmq and msgpack are used when importable. See /work/not
 """
 from .client import BYTES_PER_PIXEL, DEFAULT_ENDPOINT, PROTOCOL_VERSION, MamClient, MatteResult
 from .errors import DaemonTimeout, DaemonUnavailable, MamError, MatteCancelled, ProtocolMismatch
-from .transport import PURE_PYTHON_ENV
+from .transport import PURE_PYTHON_ENV, CurveKeys
 
 __all__ = ["MamClient", "MatteResult", "MamError", "MatteCancelled", "ProtocolMismatch", "DaemonUnavailable",
-           "DaemonTimeout", "DEFAULT_ENDPOINT", "PROTOCOL_VERSION", "BYTES_PER_PIXEL", "PURE_PYTHON_ENV"]
+           "DaemonTimeout", "CurveKeys", "DEFAULT_ENDPOINT", "PROTOCOL_VERSION", "BYTES_PER_PIXEL", "PURE_PYTHON_ENV"]

@@ -19,7 +19,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 from .errors import DaemonTimeout, DaemonUnavailable, MamError, MatteCancelled, ProtocolMismatch
 from .msgpack_lite import MsgpackError
-from .transport import Transport, open_transport
+from .transport import CurveKeys, Transport, open_transport
 
 __all__ = ["MamClient", "MatteResult", "DEFAULT_ENDPOINT", "PROTOCOL_VERSION", "BYTES_PER_PIXEL"]
 
@@ -65,9 +65,10 @@ class MamClient:
 
     def __init__(self, endpoint: str = DEFAULT_ENDPOINT, timeout: float = 10.0, matte_timeout: float = 300.0,
                  connect_timeout: float = 2.0, pure_python: Optional[bool] = None,
-                 client_name: str = "mam_client") -> None:
+                 client_name: str = "mam_client", curve: Optional[CurveKeys] = None) -> None:
         """`timeout` bounds hello/status/cancel, `matte_timeout` a whole matte (model time included);
-        `pure_python` True forces the standard-library transport, None picks pyzmq when importable."""
+        `pure_python` True forces the standard-library transport, None picks pyzmq when importable;
+        `curve` holds the keys for a remote daemon that requires CURVE (pyzmq only)."""
         self.endpoint = endpoint
         self.timeout = timeout
         self.matte_timeout = matte_timeout
@@ -75,6 +76,7 @@ class MamClient:
         self.client_name = client_name
         self.server_info: Optional[Dict[str, Any]] = None
         self._pure_python = pure_python
+        self._curve = curve
         self._transport: Optional[Transport] = None
         self._lock = threading.Lock()
         self._cancel_lock = threading.Lock()
@@ -113,20 +115,22 @@ class MamClient:
             header, _ = self._roundtrip("status", {}, self._timeout(timeout))
             return _fields(header)
 
-    def cancel(self, request_id: str, timeout: Optional[float] = None) -> None:
-        """Ask the daemon to stop `request_id` at its next stage boundary.
+    def cancel(self, request_id: str, timeout: Optional[float] = None) -> Optional[str]:
+        """Ask the daemon to stop `request_id` (a matte of this client) at its next stage boundary.
 
-        If a `matte` is running on this client (in another thread, or this is called from its
-        `on_progress`), the cancel is handed to it and sent within about 0.1 s; that matte then
-        raises MatteCancelled if it is the target.
+        Returns the daemon's `state` for it ("queued", "running" or "unknown"). If a `matte` is
+        running on this client (in another thread, or this is called from its `on_progress`), the
+        cancel is handed to it instead, sent within about 0.1 s, and None is returned; that matte
+        then raises MatteCancelled if it is the target.
         """
         if not self._lock.acquire(blocking=False):
             with self._cancel_lock:
                 self._pending_cancels.append(request_id)
-            return
+            return None
         try:
             self._ensure_connected()
-            self._roundtrip("cancel", {"target": request_id}, self._timeout(timeout))
+            header, _ = self._roundtrip("cancel", {"target": request_id}, self._timeout(timeout))
+            return str(header.get("state", "unknown"))
         finally:
             self._lock.release()
 
@@ -160,7 +164,7 @@ class MamClient:
         deadline = time.monotonic() + (self.matte_timeout if timeout is None else timeout)
         with self._lock:
             self._ensure_connected()
-            self._check_limits(width, height)
+            self._check_limits(width, height, len(view) + (0 if mask_view is None else len(mask_view)))
             with_pixels = digest not in self._known_digests
             while True:
                 names, frames = _matte_frames(view if with_pixels else None, mask_view)
@@ -197,7 +201,7 @@ class MamClient:
         if self._transport is not None:
             return False
         try:
-            self._transport = open_transport(self.endpoint, self.connect_timeout, self._pure_python)
+            self._transport = open_transport(self.endpoint, self.connect_timeout, self._pure_python, curve=self._curve)
         except ValueError:
             raise
         except TimeoutError:
@@ -226,12 +230,17 @@ class MamClient:
             raise ProtocolMismatch("unsupported_version", _mismatch_message(header.get("protocol")), header.get("id"))
         return _fields(header)
 
-    def _check_limits(self, width: int, height: int) -> None:
+    def _check_limits(self, width: int, height: int, frame_bytes: int) -> None:
+        """Refuse what the daemon announced it would refuse, before megabytes travel (and because an
+        oversized frame makes ZeroMQ drop the connection without any reply)."""
         limits = (self.server_info or {}).get("limits") or {}
-        max_pixels = limits.get("max_pixels")
+        max_pixels, max_bytes = limits.get("max_pixels"), limits.get("max_message_bytes")
         if isinstance(max_pixels, int) and width * height > max_pixels:
             raise MamError("too_large", f"image is {width}x{height} = {width * height} pixels; the daemon "
                                         f"accepts at most {max_pixels} (its max_pixels limit)")
+        if isinstance(max_bytes, int) and frame_bytes > max_bytes:
+            raise MamError("too_large", f"the request carries {frame_bytes} bytes of pixels and mask; the daemon "
+                                        f"accepts at most {max_bytes} (its max_message_bytes limit)")
 
     def _new_id(self) -> str:
         return f"{self._id_prefix}-{next(self._ids)}"

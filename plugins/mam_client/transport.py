@@ -9,16 +9,37 @@ from __future__ import annotations
 
 import os
 import time
+from dataclasses import dataclass
 from typing import Any, Callable, List, Optional, Sequence, Union
 
 from . import msgpack_lite
 from .msgpack_lite import MsgpackError
 from .zmtp import ZmtpDealer, parse_endpoint
 
-__all__ = ["Transport", "open_transport", "pure_python_forced", "PURE_PYTHON_ENV"]
+__all__ = ["CurveKeys", "Transport", "open_transport", "pure_python_forced", "PURE_PYTHON_ENV"]
 
 PURE_PYTHON_ENV = "MAM_CLIENT_PURE_PYTHON"
 BytesLike = Union[bytes, bytearray, memoryview]
+
+
+@dataclass(frozen=True)
+class CurveKeys:
+    """Keys for a daemon that requires ZeroMQ CURVE (remote use): Z85 text or 32 raw bytes each."""
+
+    server_public: bytes
+    client_public: bytes
+    client_secret: bytes
+
+    @classmethod
+    def from_files(cls, server_key_file: str, client_secret_file: str) -> "CurveKeys":
+        """Read zmq.auth certificate files: the daemon's public `.key`, this client's `.key_secret`."""
+        import zmq.auth
+
+        server_public, _ = zmq.auth.load_certificate(server_key_file)
+        client_public, client_secret = zmq.auth.load_certificate(client_secret_file)
+        if not client_secret:
+            raise ValueError(f"{client_secret_file} holds no secret key (pass the client's .key_secret file)")
+        return cls(server_public, client_public, client_secret)
 
 
 def pure_python_forced() -> bool:
@@ -66,7 +87,11 @@ class PurePythonTransport(Transport):
 
     name = "pure-python"
 
-    def __init__(self, endpoint: str, connect_timeout: float, identity: bytes = b"") -> None:
+    def __init__(self, endpoint: str, connect_timeout: float, identity: bytes = b"",
+                 curve: Optional[CurveKeys] = None) -> None:
+        if curve is not None:
+            raise ValueError("CURVE encryption needs pyzmq; the pure-Python transport speaks only the NULL "
+                             "mechanism (install pyzmq into the editor's Python for remote daemons)")
         super().__init__(_codec(pure_python=True))
         self._dealer = ZmtpDealer.connect(endpoint, timeout=connect_timeout, identity=identity)
 
@@ -89,7 +114,8 @@ class PyZmqTransport(Transport):
 
     name = "pyzmq"
 
-    def __init__(self, endpoint: str, connect_timeout: float, identity: bytes = b"") -> None:
+    def __init__(self, endpoint: str, connect_timeout: float, identity: bytes = b"",
+                 curve: Optional[CurveKeys] = None) -> None:
         import zmq
         from zmq.utils.monitor import recv_monitor_message
 
@@ -102,9 +128,14 @@ class PyZmqTransport(Transport):
         self._sock.setsockopt(zmq.LINGER, 0)
         if identity:
             self._sock.setsockopt(zmq.IDENTITY, identity)
+        if curve is not None:
+            self._sock.curve_serverkey = curve.server_public
+            self._sock.curve_publickey = curve.client_public
+            self._sock.curve_secretkey = curve.client_secret
         self._monitor = self._sock.get_monitor_socket(
             zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_DISCONNECTED | zmq.EVENT_CONNECT_RETRIED
-            | zmq.EVENT_CLOSED | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL)
+            | zmq.EVENT_CLOSED | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
+            | zmq.EVENT_HANDSHAKE_FAILED_AUTH)
         self._poller = zmq.Poller()
         self._poller.register(self._sock, zmq.POLLIN)
         self._poller.register(self._monitor, zmq.POLLIN)
@@ -124,6 +155,8 @@ class PyZmqTransport(Transport):
             event = self._recv_event(self._monitor)["event"]
             if event == self._zmq.EVENT_HANDSHAKE_SUCCEEDED:
                 return
+            if event == self._zmq.EVENT_HANDSHAKE_FAILED_AUTH:
+                raise PermissionError("the daemon refused this client's CURVE key")
             if event in (self._zmq.EVENT_CONNECT_RETRIED, self._zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL,
                          self._zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL):
                 raise ConnectionRefusedError("connection refused (nothing is listening there)"
@@ -159,7 +192,7 @@ class PyZmqTransport(Transport):
 
 
 def open_transport(endpoint: str, connect_timeout: float, pure_python: Optional[bool] = None,
-                   identity: bytes = b"") -> Transport:
+                   identity: bytes = b"", curve: Optional[CurveKeys] = None) -> Transport:
     """Connect to `endpoint`; pure_python=None means: pyzmq if importable, unless the env var forces."""
     if pure_python is None:
         pure_python = pure_python_forced()
@@ -169,4 +202,4 @@ def open_transport(endpoint: str, connect_timeout: float, pure_python: Optional[
         except ImportError:
             pure_python = True
     cls = PurePythonTransport if pure_python else PyZmqTransport
-    return cls(endpoint, connect_timeout, identity)
+    return cls(endpoint, connect_timeout, identity, curve)

@@ -154,7 +154,9 @@ class ZmtpDealer:
     # ---- handshake -------------------------------------------------------------------------
 
     def _handshake(self, identity: bytes, deadline: Optional[float]) -> None:
-        self._send_chunks([_GREETING], deadline)
+        # Signature and major version first: libzmq then sends its whole greeting, so a peer with
+        # another security mechanism is named before it sees ours and hangs up.
+        self._send_chunks([_GREETING[:11]], deadline)
         signature = self._read_exact(10, deadline, "the ZMTP greeting")
         if signature[0] != 0xFF or not signature[9] & 0x01:
             raise ZmtpError("the peer is not a ZeroMQ 3.x endpoint (bad greeting signature)")
@@ -166,9 +168,15 @@ class ZmtpDealer:
         if mechanism != "NULL":
             raise ZmtpError(f"the peer requires the {mechanism} security mechanism; this pure-Python client "
                             "supports NULL only (install pyzmq for CURVE)")
+        self._send_chunks([_GREETING[11:]], deadline)
         ready = _command(b"READY", _encode_properties({b"Socket-Type": b"DEALER", b"Identity": identity}))
         self._send_chunks([self._frame_header(_FLAG_COMMAND, len(ready)) + ready], deadline)
-        flags, body = self._read_frame_or_timeout(deadline, "the peer's READY command")
+        try:
+            flags, body = self._read_frame_or_timeout(deadline, "the peer's READY command")
+        except ConnectionResetError:
+            # libzmq hangs up on an incompatible socket type, sometimes before its READY is read
+            raise ZmtpError("the peer closed the connection during the ZMTP handshake; it may be a socket "
+                            "type a DEALER cannot talk to") from None
         if not flags & _FLAG_COMMAND:
             raise ZmtpError("the peer sent a message before completing the handshake")
         name, data = self._split_command(body)
