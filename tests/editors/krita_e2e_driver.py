@@ -1,0 +1,221 @@
+"""Runs INSIDE real Krita 5.2 (the GUI process, under Xvfb) as a Python plugin of its own.
+
+It drives the installed mam_krita plugin — its menu actions and its controller — against the real
+daemon, and dumps what Krita then holds (selection / mask bytes, node lists, layer digests) into
+the run folder for tests/test_krita_e2e.py to check. Config: the JSON file named by $MAM_KRITA_E2E.
+Krita exits through os._exit once results.json is written (a normal quit crashes under Xvfb).
+The scenario is a generator stepped from Krita's main event loop: a view only gets its active
+layer once control is back in that loop (a nested QEventLoop is not enough), so every wait yields.
+"""
+import hashlib
+import json
+import os
+import time
+import traceback
+
+from krita import Extension, Krita, Selection
+from PyQt5.QtCore import QTimer
+
+CONFIG_PATH = os.environ.get("MAM_KRITA_E2E", "")
+
+
+def wait_for(condition, timeout_s, what):
+    """Yield back to Krita's event loop until condition() holds (worker signals arrive there)."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout_s} s waiting for {what}")
+        yield 50
+
+
+def step(scenario):
+    """Advance the scenario generator by one step, then again after the delay it yields."""
+    try:
+        delay = next(scenario)
+    except StopIteration:
+        return
+    QTimer.singleShot(delay, lambda: step(scenario))
+
+
+def digest(data) -> str:
+    return hashlib.blake2b(bytes(data), digest_size=16).hexdigest()
+
+
+class Run:
+    def __init__(self, config):
+        self.cfg = config
+        self.out = config["out"]
+        self.k = Krita.instance()
+        self.window = self.k.activeWindow()
+        self.results = {"cases": {}}
+
+    def dump(self, name, data) -> str:
+        with open(os.path.join(self.out, name), "wb") as f:
+            f.write(bytes(data))
+        return name
+
+    def open_view(self, doc):
+        self.window.addView(doc)
+        yield from wait_for(lambda: doc.activeNode() is not None, 30, "the view's active layer")
+        doc.waitForDone()
+        return doc
+
+    def set_box_selection(self, doc, box):
+        x0, y0, x1, y1 = box
+        sel = Selection()
+        sel.setPixelData(b"\xff" * ((x1 - x0) * (y1 - y0)), x0, y0, x1 - x0, y1 - y0)
+        doc.setSelection(sel)
+        doc.waitForDone()
+
+    def selection_bytes(self, doc):
+        sel = doc.selection()
+        return b"" if sel is None else bytes(sel.pixelData(0, 0, doc.width(), doc.height()))
+
+    def trigger(self, action_id):
+        """Fire one of the plugin's menu actions and wait for the shared controller to finish."""
+        from mam_krita.controller import shared_controller
+        done = []
+        ctl = shared_controller()
+        ctl.notify = lambda title, text: self.results.setdefault("action_messages", []).append(text)
+        ctl.finished.connect(lambda outcome, text: done.append((outcome, text)))
+        self.k.action(action_id).trigger()
+        yield from wait_for(lambda: done, self.cfg["timeout_s"], f"the {action_id} action to finish")
+        ctl.finished.disconnect()
+        return done[0]
+
+    def controller(self, notes):
+        from mam_krita.controller import MatteController
+        return MatteController(notify=lambda title, text: notes.append(text))
+
+    def settings(self, endpoint=None):
+        from mam_krita.settings import Settings
+        return Settings(endpoint=endpoint or self.cfg["endpoint"])
+
+    def run_controller(self, ctl, target, doc, settings, after_start=None):
+        done = []
+        ctl.finished.connect(lambda outcome, text: done.append((outcome, text)))
+        started = ctl.start(target, doc, settings)
+        if started and after_start is not None:
+            after_start()
+        yield from wait_for(lambda: done, self.cfg["timeout_s"], f"the {target} matte to finish")
+        return started, done[0]
+
+    # ---- scenarios --------------------------------------------------------------------------
+
+    def plugin_loaded(self):
+        from mam_krita.docker import DOCKER_ID
+        menu_bar = self.window.qwindow().menuBar()
+        select_menu = [a.menu() for a in menu_bar.actions() if a.objectName().lower() == "select"][0]
+        self.results["select_menu"] = [a.objectName() for a in select_menu.actions()]
+        self.results["dockers"] = [d.objectName() for d in self.k.dockers()]
+        self.results["docker_id"] = DOCKER_ID
+
+    def photo_case(self, depth):
+        from mam_krita.apply import MASK_NAME
+        from mam_krita.canvas import read_canvas
+        case = {}
+        self.results["cases"][depth] = case
+        doc = self.k.openDocument(self.cfg["photo"])
+        if depth != "U8":
+            case["converted"] = doc.setColorSpace("RGBA", depth, doc.colorProfile())
+        yield from self.open_view(doc)
+        layer = doc.activeNode()
+        case["model"], case["depth"] = doc.colorModel(), doc.colorDepth()
+        self.set_box_selection(doc, self.cfg["box"])
+        canvas = read_canvas(doc, layer, "layer")
+        case["canvas"] = {"file": self.dump(f"canvas_{depth}.bin", canvas.pixels), "fmt": canvas.fmt,
+                          "width": canvas.width, "height": canvas.height, "stride": canvas.stride}
+        box_selection = self.selection_bytes(doc)
+        layer_before = digest(layer.pixelData(0, 0, doc.width(), doc.height()))
+
+        case["mask_outcome"] = yield from self.trigger("mam_matte_to_mask")
+        masks = [n for n in layer.childNodes() if n.name() == MASK_NAME]
+        case["children_after_mask"] = [(n.name(), n.type()) for n in layer.childNodes()]
+        if masks:
+            case["mask_file"] = self.dump(f"mask_{depth}.bin", masks[0].pixelData(0, 0, doc.width(), doc.height()))
+        doc.refreshProjection()
+        doc.waitForDone()
+        projection = bytes(doc.pixelData(0, 0, doc.width(), doc.height()))
+        if depth == "U8":
+            case["projection_alpha_file"] = self.dump("projection_alpha_U8.bin", projection[3::4])
+        case["layer_unchanged_by_mask"] = digest(layer.pixelData(0, 0, doc.width(), doc.height())) == layer_before
+        self.k.action("edit_undo").trigger()
+        doc.waitForDone()
+        case["children_after_undo"] = [(n.name(), n.type()) for n in layer.childNodes()]
+        case["selection_kept_by_mask"] = self.selection_bytes(doc) == box_selection
+
+        case["selection_outcome"] = yield from self.trigger("mam_select_subject")
+        case["selection_file"] = self.dump(f"selection_{depth}.bin", self.selection_bytes(doc))
+        case["layer_unchanged_by_selection"] = (
+            digest(layer.pixelData(0, 0, doc.width(), doc.height())) == layer_before)
+        self.k.action("edit_undo").trigger()
+        doc.waitForDone()
+        case["selection_restored_by_undo"] = self.selection_bytes(doc) == box_selection
+        doc.setModified(False)
+
+    def edge_cases(self):
+        edge = self.results["edge"] = {}
+        notes = []
+        # nothing to go on: a message, nothing else
+        empty = yield from self.open_view(self.k.createDocument(64, 48, "empty", "RGBA", "U8", "", 72.0))
+        ctl = self.controller(notes)
+        edge["refused"] = [ctl.start("selection", empty, self.settings()), list(notes)]
+        edge["refused_left_no_selection"] = empty.selection() is None
+        # points from a vector layer named "MAM points" (300 dpi: shapes live in points, prompts in pixels)
+        from mam_krita.document_prompt import collect_prompt
+        pts = yield from self.open_view(self.k.createDocument(120, 80, "points", "RGBA", "U8", "", 300.0))
+        layer = pts.createVectorLayer("MAM points")
+        pts.rootNode().addChildNode(layer, None)
+        layer.addShapesFromSvg(
+            '<svg xmlns="http://www.w3.org/2000/svg" width="120px" height="80px" viewBox="0 0 120 80">'
+            '<circle cx="30" cy="20" r="3" fill="#00c000"/><circle cx="90" cy="60" r="4" fill="#ff0000"/></svg>')
+        prompt = collect_prompt(pts, refine=False)
+        edge["points"] = [list(p) for p in prompt.points]
+        edge["points_box"] = prompt.box
+        # a daemon that is not there: a message with the start command
+        notes.clear()
+        photo = yield from self.open_view(self.k.openDocument(self.cfg["photo"]))
+        self.set_box_selection(photo, self.cfg["box"])
+        box_selection = self.selection_bytes(photo)
+        down = yield from self.run_controller(self.controller(notes), "selection", photo,
+                                              self.settings(self.cfg["dead_endpoint"]))
+        edge["down"] = [down, list(notes)]
+        # Cancel right after starting: nothing applied
+        notes.clear()
+        ctl = self.controller(notes)
+        cancelled = yield from self.run_controller(ctl, "selection", photo, self.settings(), after_start=ctl.cancel)
+        edge["cancel"] = [cancelled, list(notes)]
+        edge["cancel_left_selection"] = self.selection_bytes(photo) == box_selection
+        # the image closed while the daemon works: the result is dropped, nothing breaks
+        photo.setModified(False)
+        edge["closed"] = yield from self.run_controller(self.controller(notes), "mask", photo, self.settings(),
+                                                        after_start=photo.close)
+        edge["documents_after_close"] = len(self.k.documents())
+
+    def main(self):
+        try:
+            self.plugin_loaded()
+            for depth in self.cfg["depths"]:
+                yield from self.photo_case(depth)
+            yield from self.edge_cases()
+        except Exception:
+            self.results["error"] = traceback.format_exc()
+        tmp = os.path.join(self.out, "results.json.tmp")
+        with open(tmp, "w") as f:
+            json.dump(self.results, f, indent=1)
+        os.replace(tmp, os.path.join(self.out, "results.json"))
+        os._exit(0)
+
+
+class Driver(Extension):
+    def setup(self):
+        pass
+
+    def createActions(self, window):
+        if CONFIG_PATH and window is not None:
+            with open(CONFIG_PATH) as f:
+                config = json.load(f)
+            QTimer.singleShot(1000, lambda: step(Run(config).main()))
+
+
+Krita.instance().addExtension(Driver(Krita.instance()))

@@ -1,0 +1,262 @@
+"""End to end in real Krita 5.2.9: the plugin zip installed by Krita's own importer, a real daemon
+on loopback, a real photo, 8-bit and 16-bit documents.
+
+Krita 5.2 only exists here inside the Debian 13 root that tests/editors/ensure_root.sh builds (cached).
+The daemon runs on the host from this venv (tiny random model); Krita runs in the chroot (same
+network) as the real GUI process under Xvfb — kritarunner has no window, so no menu actions and no
+undo — with tests/editors/krita_e2e_driver.py installed as a second Python plugin. The driver
+triggers mam_krita's own menu actions and controller and dumps what Krita then holds; this side
+checks it against a direct request to the same daemon made with the harness's own pyzmq client.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import uuid
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from plugins.krita.build_zip import build
+from test_server_harness import WireClient, alpha_array, free_port, running_daemon
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data" / "alphamatting-lowres"
+ENSURE_ROOT = ROOT / "tests" / "editors" / "ensure_root.sh"
+DRIVER = ROOT / "tests" / "editors" / "krita_e2e_driver.py"
+KRITA_IMPORTER = "/usr/share/krita/pykrita/plugin_importer/plugin_importer.py"
+PHOTO = "GT01"
+DEPTHS = ("U8", "U16")
+KRITA_TIMEOUT_S = 400
+MASK_NAME = "Matte (Matting Anything)"
+
+pytestmark = [pytest.mark.editors, pytest.mark.timeout(1800)]
+
+
+@pytest.fixture(scope="module")
+def editors_root() -> Path:
+    """The trixie root with Krita 5.2; built on first use (needs root and the Debian mirror), cached after."""
+    if os.geteuid() != 0:
+        pytest.skip("Krita 5.2 runs in a chroot of a Debian 13 root: needs root")
+    run = subprocess.run(["bash", str(ENSURE_ROOT)], capture_output=True, text=True, timeout=1500)
+    if run.returncode != 0:
+        pytest.skip(f"no cached editors root and it could not be built (no network to the Debian mirror?): "
+                    f"{run.stderr[-1500:]}")
+    return Path(run.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def photo() -> dict:
+    """The photo and the selection box the driver draws: the tight box of the ground-truth subject."""
+    source, truth = DATA / "input" / f"{PHOTO}.png", DATA / "gt" / f"{PHOTO}.png"
+    if not (source.exists() and truth.exists()):
+        pytest.skip(f"test photo {source} is absent (the shared data folder ../shared/data is not there)")
+    gt = np.asarray(Image.open(truth).convert("L"))
+    ys, xs = np.nonzero(gt > 127)
+    box = [int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1]
+    return {"path": source, "rgba": np.asarray(Image.open(source).convert("RGBA")), "box": box}
+
+
+@pytest.fixture(scope="module")
+def daemon():
+    with running_daemon() as d:
+        yield d
+
+
+def _krita_session(root: Path, endpoint: str, photo: dict) -> tuple[dict, Path]:
+    """One Krita GUI session in the root with a fresh profile; returns the driver's results and dump folder."""
+    home_in_root = Path("/tmp") / f"mam-krita-e2e-{uuid.uuid4().hex[:8]}"
+    home = root / home_in_root.relative_to("/")
+    out = home / "out"
+    out.mkdir(parents=True)
+    resources = home / ".local" / "share" / "krita"
+    resources.mkdir(parents=True)
+    build(home / "mam_krita.zip")
+    pykrita = resources / "pykrita"
+    (pykrita / "mam_krita_e2e").mkdir(parents=True)
+    shutil.copy(DRIVER, pykrita / "mam_krita_e2e" / "__init__.py")
+    (pykrita / "mam_krita_e2e.desktop").write_text(
+        "[Desktop Entry]\nType=Service\nServiceTypes=Krita/PythonPlugin\nX-KDE-Library=mam_krita_e2e\n"
+        "X-Python-2-Compatible=false\nName=MAM e2e driver\nComment=test driver\n")
+    (home / ".config").mkdir()
+    (home / ".config" / "kritarc").write_text(
+        "[python]\nenable_mam_krita=true\nenable_mam_krita_e2e=true\n\n"
+        f"[mam_krita]\nendpoint={endpoint}\n")
+    shutil.copy(photo["path"], home / f"{PHOTO}.png")
+    config = {"photo": str(home_in_root / f"{PHOTO}.png"), "box": photo["box"], "depths": list(DEPTHS),
+              "endpoint": endpoint, "dead_endpoint": f"tcp://127.0.0.1:{free_port()}",
+              "out": str(home_in_root / "out"), "timeout_s": 240}
+    (home / "config.json").write_text(json.dumps(config))
+    subprocess.run(["mount", "-t", "proc", "proc", str(root / "proc")], check=True)
+    xvfb = None
+    try:
+        # Krita's own "Import Python Plugin from File" code installs the zip: the zip is what users get
+        installed = subprocess.run(["chroot", str(root), "python3", KRITA_IMPORTER, str(home_in_root / "mam_krita.zip"),
+                                    str(home_in_root / ".local/share/krita")], capture_output=True, text=True)
+        assert installed.returncode == 0 and "Imported plugin: Matting Anything" in installed.stdout, \
+            f"Krita's plugin importer rejected the zip:\n{installed.stdout}\n{installed.stderr}"
+        xvfb, display = _start_xvfb(root)
+        krita = subprocess.Popen(["chroot", str(root), "env", f"HOME={home_in_root}", f"DISPLAY={display}",
+                                  f"MAM_KRITA_E2E={home_in_root / 'config.json'}", "krita", "--nosplash"],
+                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+        try:
+            log, _ = krita.communicate(timeout=KRITA_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            os.killpg(krita.pid, signal.SIGKILL)
+            log, _ = krita.communicate()
+    finally:
+        if xvfb is not None:
+            xvfb.terminate()
+            xvfb.wait(30)
+        subprocess.run(["umount", str(root / "proc")], check=True)
+    results_path = out / "results.json"
+    assert results_path.exists(), f"the Krita driver did not finish (rc {krita.returncode}):\n{log[-6000:]}"
+    results = json.loads(results_path.read_text())
+    assert "error" not in results, results["error"] + "\n" + log[-4000:]
+    return results, out
+
+
+def _start_xvfb(root: Path) -> tuple[subprocess.Popen, str]:
+    """A virtual display inside the root; Xvfb picks a free display number and writes it to a pipe."""
+    read_fd, write_fd = os.pipe()
+    proc = subprocess.Popen(["chroot", str(root), "Xvfb", "-displayfd", str(write_fd), "-nolisten", "tcp",
+                             "-screen", "0", "1280x1024x24"], pass_fds=(write_fd,),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    os.close(write_fd)
+    with os.fdopen(read_fd) as pipe:
+        number = pipe.readline().strip()
+    if not number:
+        proc.kill()
+        raise AssertionError("Xvfb did not start in the editors root")
+    return proc, f":{number}"
+
+
+@pytest.fixture(scope="module")
+def session(editors_root, daemon, photo):
+    results, out = _krita_session(editors_root, daemon.endpoint, photo)
+    yield results, out
+    shutil.rmtree(out.parent, ignore_errors=True)
+
+
+def _canvas(results: dict, out: Path, depth: str) -> tuple[dict, bytes]:
+    info = results["cases"][depth]["canvas"]
+    return info, (out / info["file"]).read_bytes()
+
+
+def _direct_alpha(endpoint: str, info: dict, pixels: bytes, box: list[int]) -> np.ndarray:
+    """The daemon's full-frame alpha for the canvas Krita read and the box drawn, asked from the host."""
+    spec = {"width": info["width"], "height": info["height"], "format": info["fmt"], "stride": info["stride"],
+            "digest": hashlib.blake2b(pixels, digest_size=16).hexdigest()}
+    with WireClient(endpoint) as client:
+        client.matte("direct", pixels=pixels, spec=spec, prompt={"box": box},
+                     options={"guidance": "alpha", "depth": 8, "crop": False})
+        reply = client.wait_for("direct")
+    assert reply.type == "result", reply.header
+    alpha = alpha_array(reply)
+    assert alpha.min() < alpha.max(), "the daemon's alpha is constant: comparing it would prove little"
+    return alpha
+
+
+def _dump(out: Path, name: str, shape: tuple[int, int]) -> np.ndarray:
+    return np.frombuffer((out / name).read_bytes(), np.uint8).reshape(shape)
+
+
+def test_plugin_installs_and_registers(session):
+    results, _ = session
+    assert {"mam_select_subject", "mam_matte_to_mask"} <= set(results["select_menu"])
+    assert results["docker_id"] in results["dockers"]
+
+
+def test_canvas_is_sent_as_krita_holds_it(session, photo):
+    """8-bit: BGRA bytes of the photo exactly; 16-bit: BGRA16 whose high bytes are the same photo."""
+    results, out = session
+    rgba = photo["rgba"]
+    bgra = rgba[..., [2, 1, 0, 3]]
+    info8, px8 = _canvas(results, out, "U8")
+    assert (info8["fmt"], results["cases"]["U8"]["depth"]) == ("BGRA8", "U8")
+    assert np.array_equal(np.frombuffer(px8, np.uint8).reshape(rgba.shape), bgra)
+    info16, px16 = _canvas(results, out, "U16")
+    assert results["cases"]["U16"]["converted"] and (info16["fmt"], results["cases"]["U16"]["depth"]) == \
+        ("BGRA16", "U16")
+    high = (np.frombuffer(px16, "<u2").reshape(rgba.shape) >> 8).astype(int)
+    assert np.abs(high - bgra.astype(int)).max() <= 1
+
+
+@pytest.mark.parametrize("depth", DEPTHS)
+def test_transparency_mask_equals_the_daemons_alpha(session, daemon, photo, depth):
+    results, out = session
+    case = results["cases"][depth]
+    assert case["mask_outcome"][0] == "applied", case["mask_outcome"]
+    info, pixels = _canvas(results, out, depth)
+    expected = _direct_alpha(daemon.endpoint, info, pixels, photo["box"])
+    assert np.array_equal(_dump(out, case["mask_file"], expected.shape), expected)
+    if depth == "U8":   # the photo is opaque, so the canvas alpha is now exactly the matte
+        assert np.array_equal(_dump(out, case["projection_alpha_file"], expected.shape), expected)
+    assert case["layer_unchanged_by_mask"], "the plugin changed the layer's own pixels"
+
+
+@pytest.mark.parametrize("depth", DEPTHS)
+def test_one_undo_removes_the_mask(session, depth):
+    case = session[0]["cases"][depth]
+    assert case["children_after_mask"] == [[MASK_NAME, "transparencymask"]]
+    assert case["children_after_undo"] == [], "one undo did not remove the transparency mask"
+    assert case["selection_kept_by_mask"], "one undo changed more than the plugin's step"
+
+
+@pytest.mark.parametrize("depth", DEPTHS)
+def test_selection_equals_the_daemons_alpha(session, daemon, photo, depth):
+    results, out = session
+    case = results["cases"][depth]
+    assert case["selection_outcome"][0] == "applied", case["selection_outcome"]
+    info, pixels = _canvas(results, out, depth)
+    expected = _direct_alpha(daemon.endpoint, info, pixels, photo["box"])
+    assert np.array_equal(_dump(out, case["selection_file"], expected.shape), expected)
+    assert case["layer_unchanged_by_selection"]
+
+
+@pytest.mark.xfail(strict=True, reason="Krita 5.2's scripting API has no undoable way to replace the global "
+                                       "selection: Document.setSelection pushes no undo command")
+@pytest.mark.parametrize("depth", DEPTHS)
+def test_one_undo_restores_the_previous_selection(session, depth):
+    assert session[0]["cases"][depth]["selection_restored_by_undo"]
+
+
+def test_nothing_to_matte_gives_a_message_and_changes_nothing(session):
+    edge = session[0]["edge"]
+    started, messages = edge["refused"]
+    assert started is False and len(messages) == 1 and "Nothing to matte" in messages[0]
+    assert edge["refused_left_no_selection"]
+
+
+def test_points_come_from_the_mam_points_layer(session):
+    """Shapes live in points (1/72 in) at 300 dpi; the prompt must come out in pixels."""
+    edge = session[0]["edge"]
+    assert edge["points_box"] is None
+    (fx, fy, fl), (bx, by, bl) = edge["points"]
+    assert (fl, bl) == (1, 0)
+    assert abs(fx - 30) < 0.51 and abs(fy - 20) < 0.51 and abs(bx - 90) < 0.51 and abs(by - 60) < 0.51
+
+
+def test_daemon_down_gives_the_start_command(session):
+    (started, (outcome, text)), messages = session[0]["edge"]["down"]
+    assert started and outcome == "failed"
+    assert len(messages) == 1 and "Start the server with:" in messages[0] and "mam-server --endpoint" in messages[0]
+
+
+def test_cancel_applies_nothing(session):
+    edge = session[0]["edge"]
+    (started, (outcome, _)), messages = edge["cancel"]
+    assert started and outcome == "cancelled" and messages == []
+    assert edge["cancel_left_selection"]
+
+
+def test_closing_the_image_mid_request_discards_the_result(session):
+    edge = session[0]["edge"]
+    started, (outcome, text) = edge["closed"]
+    assert started and outcome == "discarded", text
