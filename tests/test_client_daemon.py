@@ -2,6 +2,10 @@
 from __future__ import annotations
 
 import math
+import shutil
+import subprocess
+import sys
+import textwrap
 import threading
 import time
 from pathlib import Path
@@ -13,6 +17,7 @@ from plugins.mam_client import CurveKeys, DaemonTimeout, DaemonUnavailable, MamC
 from test_server_harness import free_port, real_photo, rgba8, running_daemon
 
 TRANSPORTS = {"pure-python": True, "pyzmq": False}
+CLIENT_PACKAGE = Path(__file__).resolve().parents[1] / "plugins" / "mam_client"
 
 
 @pytest.fixture(scope="module")
@@ -62,6 +67,50 @@ def test_real_photo_round_trip_is_identical_in_both_transports(daemon, photo):
     outside = full.copy()
     outside[y:y + cropped.height, x:x + cropped.width] = 0
     assert not outside.any()  # the crop holds every non-zero alpha
+
+
+def test_copied_package_runs_on_the_standard_library_alone(daemon, tmp_path: Path):
+    """What an editor does: copy the folder, import it from a Python without site-packages."""
+    shutil.copytree(CLIENT_PACKAGE, tmp_path / "mam_client")
+    script = textwrap.dedent(f"""
+        import sys
+        for name in ("zmq", "msgpack", "numpy"):
+            try:
+                __import__(name)
+            except ImportError:
+                pass
+            else:
+                sys.exit(name + " is importable: this would not test the standard-library path")
+        sys.path.insert(0, {str(tmp_path)!r})  # as an editor puts its plugin folder on the path
+        from mam_client import MamClient, MamError
+        client = MamClient({daemon.endpoint!r})
+        info = client.hello()
+        assert client.transport_name == "pure-python", client.transport_name
+        assert info["protocol"] == 1 and "queued" in client.status()
+        try:
+            client.matte(8, 4, "BGRA8", bytes(range(128)), box=[0, 0, 20, 20])
+        except MamError as exc:
+            assert exc.code == "bad_request" and "box" in exc.message, exc
+        else:
+            sys.exit("a box outside the image was accepted")
+        client.close()
+        print("stdlib client ok")
+    """)
+    run = subprocess.run([sys.executable, "-I", "-S", "-c", script], cwd=tmp_path, capture_output=True,
+                         text=True, timeout=120)
+    assert run.returncode == 0 and "stdlib client ok" in run.stdout, run.stdout + run.stderr
+
+
+def test_modules_parse_as_python_3_8():
+    import ast
+
+    modules = sorted(CLIENT_PACKAGE.glob("*.py"))
+    assert len(modules) >= 6
+    for module in modules:
+        source = module.read_text()
+        ast.parse(source, filename=str(module), feature_version=(3, 8))
+        if module.name != "__init__.py":  # annotations like dict[str, int] must stay unevaluated on 3.8
+            assert "from __future__ import annotations" in source, module.name
 
 
 @pytest.mark.parametrize("transport", sorted(TRANSPORTS))
