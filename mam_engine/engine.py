@@ -15,8 +15,10 @@ from .devices import resolve_device
 from .embedding_cache import EmbeddingCache, Encoded, image_digest
 from .fusion import GUIDANCES, fuse
 from .m2m import M2M, load_m2m
+from .m2m.fold import fold_for_inference
 from .preprocess import Frame, mask_to_model_frame, model_input, validate_image
 from .prompt import Prompt, make_prompt
+from .region import fusion_window, model_window, resize_window
 from .sam_loader import SAM_CONFIGS, build_sam, load_sam, load_sam_weights
 
 ProgressCallback = Callable[[str, float], None]
@@ -24,6 +26,9 @@ ProgressCallback = Callable[[str, float], None]
 # A selection sent as SAM's mask prompt becomes logits of this magnitude (SAM's own low-res logits are of this order).
 MASK_PROMPT_LOGIT = 10.0
 DEFAULT_CACHE_BYTES = 1 << 30
+# "fast": folded M2M on the region fusion reads (same numbers within float rounding); "reference": MAM's literal
+# computation (full-frame M2M with spectral norm and BatchNorm as stored, full-image fusion), for benchmarks.
+PATHS = ("fast", "reference")
 
 
 class MatteCancelled(Exception):
@@ -55,10 +60,14 @@ class MattingEngine:
         device: str = "auto",
         cache_bytes: int = DEFAULT_CACHE_BYTES,
         random_weights_seed: int | None = None,
+        path: str = "fast",
     ) -> None:
+        if path not in PATHS:
+            raise ValueError(f"unknown path {path!r}; choose one of {', '.join(PATHS)}")
         if model_type not in SAM_CONFIGS:
             raise ValueError(f"unknown model_type {model_type!r}; choose one of {', '.join(SAM_CONFIGS)}")
         self.model_type = model_type
+        self.path = path
         self.device = resolve_device(device)
         self.cache = EmbeddingCache(cache_bytes)
         self._lock = threading.Lock()
@@ -69,6 +78,7 @@ class MattingEngine:
             sam, m2m = self._load_models(model_type, sam_checkpoint, m2m_checkpoint)
         self.sam = sam.to(self.device).eval()
         self.m2m = m2m.to(self.device).eval()
+        self._m2m_folded = fold_for_inference(self.m2m).to(memory_format=torch.channels_last)
 
     def _random_models(self, model_type: str, seed: int) -> tuple[torch.nn.Module, M2M]:
         with torch.random.fork_rng(devices=[]):
@@ -97,6 +107,7 @@ class MattingEngine:
 
     def describe(self) -> dict[str, object]:
         return {"model_type": self.model_type, "backend": "mam", "device": str(self.device), "loaded": True,
+                "path": self.path,
                 **self._info, "cache": self.cache.stats()}
 
     def has_embedding(self, key: str) -> bool:
@@ -130,12 +141,16 @@ class MattingEngine:
             report("decode", 0.6)
             decoded = self._timed(timings, "decode", self._decode, encoded, prompt)
             report("m2m", 0.7)
-            alphas = self._timed(timings, "m2m", self._m2m, encoded, decoded.guide)
-            report("fusion", 0.9)
-            alpha = self._timed(timings, "fusion", fuse, *alphas, decoded.post, guidance)
+            if self.path == "reference":
+                alphas = self._timed(timings, "m2m", self._m2m_full_frame, encoded, decoded.guide)
+                report("fusion", 0.9)
+                alpha = self._timed(timings, "fusion", fuse, *alphas, decoded.post, guidance)
+            else:
+                alpha = self._matte_region(encoded, decoded, guidance, timings, report)
         timings["total"] = time.perf_counter() - start
         report("done", 1.0)
-        return MatteResult(alpha=alpha, mask=decoded.post, score=decoded.score, timings=timings)
+        notes = [] if decoded.post.any() else ["SAM found no subject for this prompt: the matte is empty"]
+        return MatteResult(alpha=alpha, mask=decoded.post, score=decoded.score, timings=timings, notes=notes)
 
     def _timed(self, timings: dict[str, float], stage: str, fn: Callable, *args: object):
         t0 = time.perf_counter()
@@ -179,7 +194,36 @@ class MattingEngine:
         post = sam.postprocess_masks(best, frame.resized, frame.original)[0, 0] > sam.mask_threshold
         return _Decoded(guide=(best > 0).float(), post=post.cpu().numpy(), score=float(iou[0, idx]))
 
-    def _m2m(self, encoded: Encoded, guide: torch.Tensor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _matte_region(
+        self, encoded: Encoded, decoded: _Decoded, guidance: str, timings: dict[str, float], report: ProgressCallback
+    ) -> np.ndarray:
+        """Fusion changes only the mask's box plus a small reach; elsewhere the alpha is SAM's mask itself."""
+        alpha = decoded.post.astype(np.float32)
+        window = fusion_window(decoded.post)
+        if window is None:
+            return alpha
+        alphas = self._timed(timings, "m2m", self._m2m_window, encoded, decoded.guide, window)
+        report("fusion", 0.9)
+        rows, cols = window.slices()
+        alpha[rows, cols] = self._timed(timings, "fusion", fuse, *alphas, decoded.post[rows, cols], guidance)
+        return alpha
+
+    def _m2m_window(self, encoded: Encoded, guide: torch.Tensor, window) -> tuple[np.ndarray, ...]:
+        """(os8, os4, os1) over the full-resolution `window`, from M2M run on the matching crop of the model frame."""
+        crop = model_window(window, encoded.frame)
+        e, g = crop.scaled(16), crop.scaled(4)
+        inputs = (
+            encoded.embedding[..., e.y0 : e.y1, e.x0 : e.x1],
+            encoded.model_image[..., crop.y0 : crop.y1, crop.x0 : crop.x1],
+            guide[..., g.y0 : g.y1, g.x0 : g.x1],
+        )
+        os1, os4, os8 = self._m2m_folded(*(t.contiguous(memory_format=torch.channels_last) for t in inputs))
+        stacked = torch.cat((os8, os4, os1), dim=1)[0]
+        full = resize_window(stacked, crop, encoded.frame.resized, encoded.frame.original, window)
+        a8, a4, a1 = full.float().cpu().numpy()
+        return a8, a4, a1
+
+    def _m2m_full_frame(self, encoded: Encoded, guide: torch.Tensor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(os8, os4, os1) at full image size: the padding cropped away, then bilinear back to H×W."""
         os1, os4, os8 = self.m2m(encoded.embedding, encoded.model_image, guide)
         newh, neww = encoded.frame.resized

@@ -17,10 +17,20 @@ class _SNWeights(nn.Module):
         rest = 1
         for n in weight_shape[1:]:
             rest *= n
-        self.weight_u = nn.Parameter(F.normalize(torch.randn(dim0), dim=0), requires_grad=False)
-        self.weight_v = nn.Parameter(F.normalize(torch.randn(rest), dim=0), requires_grad=False)
         self.weight_bar = nn.Parameter(torch.empty(weight_shape))
         nn.init.kaiming_uniform_(self.weight_bar, a=5**0.5)
+        u, v = _power_iteration(self.weight_bar.detach().reshape(dim0, rest))
+        self.weight_u = nn.Parameter(u, requires_grad=False)
+        self.weight_v = nn.Parameter(v, requires_grad=False)
+
+
+def _power_iteration(w: torch.Tensor, steps: int = 20) -> tuple[torch.Tensor, torch.Tensor]:
+    """Converged singular vectors, as a trained checkpoint holds them; random u, v would make sigma tiny."""
+    v = F.normalize(torch.randn(w.shape[1]), dim=0)
+    for _ in range(steps):
+        u = F.normalize(w @ v, dim=0)
+        v = F.normalize(w.t() @ u, dim=0)
+    return u, v
 
 
 class SpectralConv(nn.Module):
