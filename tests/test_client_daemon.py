@@ -223,3 +223,17 @@ def test_curve_daemon_admits_only_known_keys(tmp_path: Path):
         with MamClient(secured.endpoint, pure_python=True, connect_timeout=1) as client:
             with pytest.raises(DaemonUnavailable, match="CURVE security mechanism.*install pyzmq"):
                 client.hello()
+
+
+@pytest.mark.timeout(240)
+@pytest.mark.parametrize("transport", sorted(TRANSPORTS))
+def test_daemon_restarted_or_stopped_between_calls(transport):
+    endpoint = f"tcp://127.0.0.1:{free_port()}"
+    with MamClient(endpoint, pure_python=TRANSPORTS[transport]) as client:
+        with running_daemon(endpoint=endpoint):
+            assert client.status()["queued"] == 0
+        with running_daemon(endpoint=endpoint):
+            time.sleep(0.5)  # an idle plugin: libzmq (pyzmq) has had time to reconnect on its own
+            assert client.hello()["protocol"] == 1  # the first call after a restart just works
+        with pytest.raises(DaemonUnavailable, match="not running"):
+            client.status()

@@ -199,7 +199,9 @@ class MamClient:
     def _ensure_connected(self) -> bool:
         """Connect and check the protocol version; True when this call made the connection."""
         if self._transport is not None:
-            return False
+            if self._transport.alive():
+                return False
+            self._disconnect()
         try:
             self._transport = open_transport(self.endpoint, self.connect_timeout, self._pure_python, curve=self._curve)
         except ValueError:

@@ -78,6 +78,11 @@ class Transport:
         """The next message, None on timeout; ConnectionError once the daemon's connection is gone."""
         raise NotImplementedError
 
+    def alive(self) -> bool:
+        """Between calls: drop stale messages and tell whether the connection still stands, so a
+        daemon that stopped (or restarted) while the plugin was idle costs no failed request."""
+        raise NotImplementedError
+
     def close(self) -> None:
         raise NotImplementedError
 
@@ -100,6 +105,14 @@ class PurePythonTransport(Transport):
 
     def recv(self, timeout: Optional[float]) -> Optional[List[bytes]]:
         return self._dealer.recv_multipart(timeout=timeout)
+
+    def alive(self) -> bool:
+        try:
+            while self._dealer.recv_multipart(timeout=0) is not None:
+                pass
+        except OSError:
+            return False
+        return True
 
     def close(self) -> None:
         self._dealer.close()
@@ -136,6 +149,7 @@ class PyZmqTransport(Transport):
             zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_DISCONNECTED | zmq.EVENT_CONNECT_RETRIED
             | zmq.EVENT_CLOSED | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
             | zmq.EVENT_HANDSHAKE_FAILED_AUTH)
+        self._connected = False
         self._poller = zmq.Poller()
         self._poller.register(self._sock, zmq.POLLIN)
         self._poller.register(self._monitor, zmq.POLLIN)
@@ -154,6 +168,7 @@ class PyZmqTransport(Transport):
                 raise TimeoutError(f"no ZeroMQ handshake within {timeout:g} s")
             event = self._recv_event(self._monitor)["event"]
             if event == self._zmq.EVENT_HANDSHAKE_SUCCEEDED:
+                self._connected = True
                 return
             if event == self._zmq.EVENT_HANDSHAKE_FAILED_AUTH:
                 raise PermissionError("the daemon refused this client's CURVE key")
@@ -178,11 +193,28 @@ class PyZmqTransport(Transport):
             if self._sock in ready:
                 return self._sock.recv_multipart()
             if self._monitor in ready:
-                event = self._recv_event(self._monitor)["event"]
-                if event in (self._zmq.EVENT_DISCONNECTED, self._zmq.EVENT_CLOSED):
+                if self._track_events():  # even if libzmq already reconnected: that daemon lost the request
                     raise ConnectionResetError("the daemon closed the connection")
                 continue
             return None
+
+    def _track_events(self) -> bool:
+        """Apply pending monitor events; True if the connection dropped since the last look.
+        libzmq reconnects by itself, so a daemon restarted meanwhile shows up as connected again."""
+        dropped = False
+        while self._monitor.poll(0):
+            event = self._recv_event(self._monitor)["event"]
+            if event in (self._zmq.EVENT_DISCONNECTED, self._zmq.EVENT_CLOSED):
+                self._connected, dropped = False, True
+            elif event == self._zmq.EVENT_HANDSHAKE_SUCCEEDED:
+                self._connected = True
+        return dropped
+
+    def alive(self) -> bool:
+        while self._sock.poll(0):
+            self._sock.recv_multipart()
+        dropped = self._track_events()  # a daemon that restarted meanwhile gets a fresh hello
+        return self._connected and not dropped
 
     def close(self) -> None:
         self._sock.disable_monitor()
