@@ -130,6 +130,27 @@ def test_unsupported_version_error_is_a_mismatch(fake, transport):
     assert info.value.code == "unsupported_version"
 
 
+class NoBufferProtocol:
+    """Like bindings whose byte arrays convert with bytes() but expose no buffer."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def __bytes__(self) -> bytes:
+        return self.data
+
+
+def test_pixels_from_any_buffer_are_sent_as_given(fake):
+    daemon = fake()
+    strided = memoryview(bytes(range(32)))[::2]  # 16 bytes, not contiguous
+    with MamClient(daemon.endpoint, pure_python=True) as client:
+        matte(client)
+        client.matte(2, 2, "RGBA8", NoBufferProtocol(PIXELS[::-1]), box=[0, 0, 2, 2])
+        client.matte(2, 2, "RGBA8", strided, box=[0, 0, 2, 2])
+    sent = [frames[0] for _, frames in daemon.of_type("matte")]
+    assert sent == [PIXELS, PIXELS[::-1], strided.tobytes()]
+
+
 def test_requests_follow_the_protocol(fake, transport):
     daemon = fake()
     mask = bytes([0, 255, 255, 0])
@@ -277,6 +298,8 @@ def test_curve_needs_pyzmq():
     ({"stride": 4}, "stride 4 is shorter"),
     ({"stride": 10}, "pixels are 16 bytes; 2 rows x stride 10 = 20"),
     ({"mask": bytes(3)}, "mask is 3 bytes"),
+    ({"pixels": 16}, "pixels must be a bytes-like object"),
+    ({"mask": "text"}, "mask must be a bytes-like object"),
     ({"box": None}, "needs a prompt"),
     ({"box": [0, 0, 1]}, "box must be"),
     ({"box": None, "points": [(1, 1)]}, "triples"),

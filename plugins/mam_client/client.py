@@ -376,12 +376,12 @@ def _check_matte_args(width: int, height: int, fmt: str, pixels: BytesLike, stri
     stride = row if stride is None else stride
     if stride < row:
         raise ValueError(f"stride {stride} is shorter than a {fmt} row of {width} pixels ({row} bytes)")
-    view = memoryview(pixels).cast("B")
+    view = _byte_view(pixels, "pixels")
     if len(view) != stride * height:
         raise ValueError(f"pixels are {len(view)} bytes; {height} rows x stride {stride} = {stride * height} expected")
     mask_view = None
     if mask is not None:
-        mask_view = memoryview(mask).cast("B")
+        mask_view = _byte_view(mask, "mask")
         if len(mask_view) != width * height:
             raise ValueError(f"mask is {len(mask_view)} bytes; {width}x{height} = {width * height} expected (GRAY8)")
     if box is None and not points and mask is None:
@@ -395,6 +395,22 @@ def _check_matte_args(width: int, height: int, fmt: str, pixels: BytesLike, stri
     if depth not in (8, 16):
         raise ValueError(f"depth must be 8 or 16, got {depth!r}")
     return view, mask_view
+
+
+def _byte_view(data: Any, what: str) -> memoryview:
+    """Flat bytes of any buffer; objects without the buffer protocol (e.g. some QByteArray
+    bindings) and non-contiguous buffers are copied once via bytes()."""
+    try:
+        return memoryview(data).cast("B")
+    except TypeError:
+        pass
+    if not isinstance(data, int):
+        try:
+            return memoryview(bytes(data))
+        except TypeError:
+            pass
+    raise ValueError(f"{what} must be a bytes-like object (bytes, bytearray, memoryview, QByteArray), "
+                     f"got {type(data).__name__}")
 
 
 def _matte_frames(pixels: Optional[memoryview], mask: Optional[memoryview]) -> Tuple[List[str], List[memoryview]]:
