@@ -32,7 +32,7 @@ ENSURE_ROOT = ROOT / "tests" / "editors" / "ensure_root.sh"
 DRIVER = ROOT / "tests" / "editors" / "krita_e2e_driver.py"
 KRITA_IMPORTER = "/usr/share/krita/pykrita/plugin_importer/plugin_importer.py"
 PHOTO = "GT01"
-DEPTHS = ("U8", "U16")
+DEPTHS = ("U8", "U16", "F16", "F32")
 KRITA_TIMEOUT_S = 400
 MASK_NAME = "Matte (Matting Anything)"
 
@@ -171,21 +171,26 @@ def test_plugin_installs_and_registers(session):
     results, _ = session
     assert {"mam_select_subject", "mam_matte_to_mask"} <= set(results["select_menu"])
     assert results["docker_id"] in results["dockers"]
+    assert results["docker_status"] == ["Daemon: connected: tiny on cpu, server 0.1.0 — RANDOM WEIGHTS (test mode): "
+                                        "mattes are meaningless"]
 
 
-def test_canvas_is_sent_as_krita_holds_it(session, photo):
-    """8-bit: BGRA bytes of the photo exactly; 16-bit: BGRA16 whose high bytes are the same photo."""
+@pytest.mark.parametrize("depth,fmt,dtype,order,scale", [
+    ("U8", "BGRA8", np.uint8, [2, 1, 0, 3], 1),
+    ("U16", "BGRA16", np.dtype("<u2"), [2, 1, 0, 3], 257),
+    ("F16", "RGBAF16", np.dtype("<f2"), [0, 1, 2, 3], 1 / 255),
+    ("F32", "RGBAF32", np.dtype("<f4"), [0, 1, 2, 3], 1 / 255),
+])
+def test_canvas_is_sent_as_krita_holds_it(session, photo, depth, fmt, dtype, order, scale):
+    """The bytes sent are the photo in Krita's own channel order and depth (converted in Krita, same profile)."""
     results, out = session
+    case = results["cases"][depth]
+    assert case.get("converted", True) and case["depth"] == depth
+    info, pixels = _canvas(results, out, depth)
+    assert info["fmt"] == fmt
     rgba = photo["rgba"]
-    bgra = rgba[..., [2, 1, 0, 3]]
-    info8, px8 = _canvas(results, out, "U8")
-    assert (info8["fmt"], results["cases"]["U8"]["depth"]) == ("BGRA8", "U8")
-    assert np.array_equal(np.frombuffer(px8, np.uint8).reshape(rgba.shape), bgra)
-    info16, px16 = _canvas(results, out, "U16")
-    assert results["cases"]["U16"]["converted"] and (info16["fmt"], results["cases"]["U16"]["depth"]) == \
-        ("BGRA16", "U16")
-    high = (np.frombuffer(px16, "<u2").reshape(rgba.shape) >> 8).astype(int)
-    assert np.abs(high - bgra.astype(int)).max() <= 1
+    sent = np.frombuffer(pixels, dtype).reshape(rgba.shape).astype(np.float64) / scale
+    assert np.abs(sent - rgba[..., order]).max() <= (0 if depth == "U8" else 1)
 
 
 @pytest.mark.parametrize("depth", DEPTHS)
@@ -193,6 +198,7 @@ def test_transparency_mask_equals_the_daemons_alpha(session, daemon, photo, dept
     results, out = session
     case = results["cases"][depth]
     assert case["mask_outcome"][0] == "applied", case["mask_outcome"]
+    assert case["mask_outcome"][2], "no progress reached the controller"
     info, pixels = _canvas(results, out, depth)
     expected = _direct_alpha(daemon.endpoint, info, pixels, photo["box"])
     assert np.array_equal(_dump(out, case["mask_file"], expected.shape), expected)

@@ -63,3 +63,13 @@ def test_server_command_fills_in_endpoint():
     s = Settings(endpoint="ipc:///tmp/my dir/mam.sock", server_command="mam-server --endpoint {endpoint}")
     assert server_argv(s) == ["mam-server", "--endpoint", "ipc:///tmp/my dir/mam.sock"]
     assert start_hint(s) == "mam-server --endpoint 'ipc:///tmp/my dir/mam.sock'"
+
+
+def test_daemon_summary_names_model_device_and_test_weights():
+    from plugins.krita.mam_krita.daemon_info import summary
+    hello = {"server_version": "0.1.0", "model": {"model_type": "vit_b", "device": "cuda:0", "loaded": True,
+                                                  "random_weights": False}}
+    assert summary(hello) == "connected: vit_b on cuda:0, server 0.1.0"
+    hello["model"].update(model_type="tiny", device="cpu", random_weights=True)
+    assert summary(hello).endswith("RANDOM WEIGHTS (test mode): mattes are meaningless")
+    assert summary({"model": "garbage"}).startswith("connected: unknown model on unknown device")

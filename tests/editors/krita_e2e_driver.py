@@ -77,11 +77,14 @@ class Run:
         done = []
         ctl = shared_controller()
         ctl.notify = lambda title, text: self.results.setdefault("action_messages", []).append(text)
+        progress = []
         ctl.finished.connect(lambda outcome, text: done.append((outcome, text)))
+        ctl.progress.connect(lambda stage, fraction: progress.append((stage, fraction)))
         self.k.action(action_id).trigger()
         yield from wait_for(lambda: done, self.cfg["timeout_s"], f"the {action_id} action to finish")
         ctl.finished.disconnect()
-        return done[0]
+        ctl.progress.disconnect()
+        return list(done[0]) + [progress]
 
     def controller(self, notes):
         from mam_krita.controller import MatteController
@@ -103,12 +106,20 @@ class Run:
     # ---- scenarios --------------------------------------------------------------------------
 
     def plugin_loaded(self):
+        from PyQt5.QtWidgets import QLabel
+
         from mam_krita.docker import DOCKER_ID
         menu_bar = self.window.qwindow().menuBar()
         select_menu = [a.menu() for a in menu_bar.actions() if a.objectName().lower() == "select"][0]
         self.results["select_menu"] = [a.objectName() for a in select_menu.actions()]
         self.results["dockers"] = [d.objectName() for d in self.k.dockers()]
         self.results["docker_id"] = DOCKER_ID
+        docker = [d for d in self.k.dockers() if d.objectName() == DOCKER_ID][0]
+
+        def status_line():
+            return [t for t in (label.text() for label in docker.findChildren(QLabel)) if t.startswith("Daemon:")]
+        yield from wait_for(lambda: any("connected" in t for t in status_line()), 60, "the docker's daemon status")
+        self.results["docker_status"] = status_line()
 
     def photo_case(self, depth):
         from mam_krita.apply import MASK_NAME
@@ -194,7 +205,7 @@ class Run:
 
     def main(self):
         try:
-            self.plugin_loaded()
+            yield from self.plugin_loaded()
             for depth in self.cfg["depths"]:
                 yield from self.photo_case(depth)
             yield from self.edge_cases()

@@ -9,6 +9,7 @@ from PyQt5.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QHBoxLayout, QLa
                              QPushButton, QVBoxLayout, QWidget)
 
 from .controller import MASK, SELECTION, TITLE, load_settings, shared_controller
+from .daemon_info import summary
 from .settings import GUIDANCES, SOURCES, SettingsError, save, server_argv, start_hint
 from .worker import HelloWorker
 
@@ -119,9 +120,7 @@ class MamDocker(DockWidget):
         worker.start()
 
     def _on_hello(self, info) -> None:
-        model = info.get("model") or {}
-        self._daemon.setText(f"Daemon: connected — model {model.get('type', '?')} on {model.get('device', '?')}"
-                             f" ({model.get('backend', '?')}), server {info.get('server_version', '?')}")
+        self._daemon.setText("Daemon: " + summary(info))
         self._start.setEnabled(False)
         self._polls_left = 0
 
