@@ -10,7 +10,7 @@ import pytest
 from server.protocol import PIXEL_FORMATS
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "plugins" / "gimp" / "mam_gimp"))
-from gimp_formats import pixel_format_for, precision_component  # noqa: E402
+from gimp_formats import gray_format_like, pixel_format_for, precision_component  # noqa: E402
 
 # Every Gimp.Precision of GIMP 3.0, as Python's GI shows its value_name.
 COMPONENTS = ["U8", "U16", "U32", "HALF", "FLOAT", "DOUBLE"]
@@ -32,11 +32,22 @@ def test_every_precision_reads_perceptual_rgba_the_daemon_accepts(name):
 
 
 def test_eight_bit_images_get_an_eight_bit_alpha_and_deeper_ones_sixteen():
-    assert (pixel_format_for("GIMP_PRECISION_U8_NON_LINEAR").alpha_depth,
-            pixel_format_for("GIMP_PRECISION_U8_NON_LINEAR").alpha_babl) == (8, "Y u8")
     for name in ALL_PRECISIONS:
-        if "_U8_" not in name:
-            assert (pixel_format_for(name).alpha_depth, pixel_format_for(name).alpha_babl) == (16, "Y u16")
+        assert pixel_format_for(name).alpha_depth == (8 if "_U8_" in name else 16)
+
+
+@pytest.mark.parametrize("target,depth,expected", [
+    ("Y u8", 8, "Y u8"), ("Y' u8", 8, "Y' u8"), ("Y' float", 16, "Y' u16"), ("Y~ half", 16, "Y~ u16"),
+    ("Y u32", 16, "Y u16")])
+def test_mask_values_move_in_the_targets_own_component_model(target, depth, expected):
+    # A tone curve between the daemon's alpha and the mask would change the matte: only the sample type may change.
+    assert gray_format_like(target, depth) == expected
+
+
+@pytest.mark.parametrize("target,depth", [("R'G'B'A u8", 8), ("Y u8", 12), ("YA float", 16)])
+def test_non_gray_targets_or_odd_depths_are_refused(target, depth):
+    with pytest.raises(ValueError, match="cannot move"):
+        gray_format_like(target, depth)
 
 
 def test_high_bit_depth_keeps_its_precision_on_the_wire():

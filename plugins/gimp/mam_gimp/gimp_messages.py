@@ -1,18 +1,5 @@
-"""Messages the GIMP plug-in shows when it cannot do its job, worded for the artist."""
+"""Messages the GIMP plug-in shows the artist (the client library words the daemon's own problems)."""
 from __future__ import annotations
-
-
-def start_command(endpoint: str) -> str:
-    """The command that starts a daemon listening where the plug-in looks for it."""
-    return f"mam-server --endpoint {endpoint}"
-
-
-def daemon_unreachable(endpoint: str, reason: str) -> str:
-    """Shown when nothing answers at the endpoint: says how to start the daemon."""
-    return (f"The Matting Anything daemon does not answer at {endpoint} ({reason}).\n"
-            f"Start it in a terminal with:\n    {start_command(endpoint)}\n"
-            "(from the project's virtual environment; `python -m server.main --endpoint "
-            f"{endpoint}` works too), then run the command again.")
 
 
 def mask_exists(layer_name: str) -> str:

@@ -6,18 +6,20 @@ wording (gimp_messages) and the network (mam_client, bundled by install.py) are 
 """
 from __future__ import annotations
 
+import array
 import sys
 
 import gi
 
+gi.require_version("Babl", "0.1")
 gi.require_version("Gimp", "3.0")
 gi.require_version("Gegl", "0.4")
-from gi.repository import Gegl, Gimp, GLib, GObject  # noqa: E402
+from gi.repository import Babl, Gegl, Gimp, GLib, GObject  # noqa: E402
 
-from gimp_formats import PixelFormat, pixel_format_for  # noqa: E402
-from gimp_messages import daemon_unreachable, mask_exists  # noqa: E402
+from gimp_formats import PixelFormat, gray_format_like, pixel_format_for  # noqa: E402
+from gimp_messages import mask_exists  # noqa: E402
 from gimp_prompt import LayerRect, Prompt, PromptError, bezier_anchors, build_prompt, is_background_path  # noqa: E402
-from mam_client import MamClient, MamError, MamUnavailable  # noqa: E402
+from mam_client import DaemonTimeout, DaemonUnavailable, MamClient, MamError  # noqa: E402
 
 PROC_MASK = "plug-in-mam-add-layer-mask"
 PROC_SELECT = "plug-in-mam-select-subject"
@@ -80,8 +82,10 @@ def _read_inputs(image: Gimp.Image, layer: Gimp.Layer, fmt: PixelFormat, prompt:
                                     fmt.read_babl, Gegl.AbyssPolicy.CLAMP)
     mask = None
     if prompt.use_mask:
-        mask = image.get_selection().get_buffer().get(Gegl.Rectangle.new(rect.x, rect.y, rect.width, rect.height),
-                                                      1.0, "Y u8", Gegl.AbyssPolicy.NONE)
+        selection = image.get_selection()
+        mask = selection.get_buffer().get(Gegl.Rectangle.new(rect.x, rect.y, rect.width, rect.height), 1.0,
+                                          gray_format_like(Babl.get_name(selection.get_format()), 8),
+                                          Gegl.AbyssPolicy.NONE)
     return bytes(pixels), (bytes(mask) if mask is not None else None)
 
 
@@ -95,45 +99,52 @@ def _request_matte(endpoint: str, guidance: str, layer: Gimp.Layer, fmt: PixelFo
     width, height = layer.get_width(), layer.get_height()
     Gimp.progress_init("Matting Anything: sending the layer")
     try:
-        client = MamClient(endpoint, TIMEOUT_S)
-        try:
+        with MamClient(endpoint, matte_timeout=TIMEOUT_S, client_name="gimp") as client:
             return client.matte(width, height, fmt.wire, pixels, width * fmt.bytes_per_pixel,
                                 box=prompt.box, points=prompt.points or None, mask=mask, guidance=guidance,
                                 depth=fmt.alpha_depth, crop=False, on_progress=_show_progress)
-        finally:
-            client.close()
-    except MamUnavailable as exc:
-        raise UserFacingError(daemon_unreachable(endpoint, str(exc))) from exc
+    except (DaemonUnavailable, DaemonTimeout) as exc:
+        raise UserFacingError(f"Matting Anything: {exc}") from exc
     except MamError as exc:
-        raise UserFacingError(f"The Matting Anything daemon refused the request: {exc}") from exc
+        raise UserFacingError(f"Matting Anything: the daemon refused the request: {exc}") from exc
     finally:
         Gimp.progress_end()
 
 
-def _write(drawable: Gimp.Drawable, x: int, y: int, width: int, height: int, babl: str, data: bytes) -> None:
-    """Writes straight into a drawable the undo step has just created, so no pixel undo is needed."""
+def _write_alpha(drawable: Gimp.Drawable, x: int, y: int, result) -> None:
+    """Writes the alpha at (x, y) straight into a drawable the undo step has just created (so no
+    pixel undo is needed), verbatim in the drawable's own component model."""
+    babl = gray_format_like(Babl.get_name(drawable.get_format()), result.depth)
     buffer = drawable.get_buffer()
-    buffer.set(Gegl.Rectangle.new(x, y, width, height), babl, data)
+    buffer.set(Gegl.Rectangle.new(x, y, result.width, result.height), babl, _native_endian(result))
     buffer.flush()
-    drawable.update(x, y, width, height)
+    drawable.update(x, y, result.width, result.height)
 
 
-def _apply_as_mask(layer: Gimp.Layer, result, fmt: PixelFormat) -> None:
-    old = layer.get_mask()
-    if old is not None:
+def _native_endian(result) -> bytes:
+    """babl's u16 is native-endian; the wire's is little-endian."""
+    if result.depth == 8 or sys.byteorder == "little":
+        return result.alpha
+    samples = array.array("H", result.alpha)
+    samples.byteswap()
+    return samples.tobytes()
+
+
+def _apply_as_mask(layer: Gimp.Layer, result) -> None:
+    if layer.get_mask() is not None:
         layer.remove_mask(Gimp.MaskApplyMode.DISCARD)
     mask = layer.create_mask(Gimp.AddMaskType.BLACK)
-    _write(mask, result.x, result.y, result.width, result.height, fmt.alpha_babl, result.alpha)
+    _write_alpha(mask, result.x, result.y, result)
     layer.add_mask(mask)
 
 
-def _apply_as_selection(image: Gimp.Image, layer: Gimp.Layer, result, fmt: PixelFormat) -> None:
+def _apply_as_selection(image: Gimp.Image, layer: Gimp.Layer, result) -> None:
     """Builds the matte in a scratch channel, then makes it the selection in one selection undo step."""
-    ox, oy = _layer_rect(layer).x, _layer_rect(layer).y
-    black = Gegl.Color.new("black")
-    channel = Gimp.Channel.new(image, "Matting Anything", image.get_width(), image.get_height(), 100.0, black)
+    rect = _layer_rect(layer)
+    channel = Gimp.Channel.new(image, "Matting Anything", image.get_width(), image.get_height(), 100.0,
+                               Gegl.Color.new("black"))
     image.insert_channel(channel, None, 0)
-    _write(channel, ox + result.x, oy + result.y, result.width, result.height, fmt.alpha_babl, result.alpha)
+    _write_alpha(channel, rect.x + result.x, rect.y + result.y, result)
     image.select_item(Gimp.ChannelOps.REPLACE, channel)
     image.remove_channel(channel)
 
@@ -180,9 +191,9 @@ def matte_subject(image: Gimp.Image, drawables: list, config: Gimp.ProcedureConf
     image.undo_group_start()
     try:
         if output == "mask":
-            _apply_as_mask(layer, result, fmt)
+            _apply_as_mask(layer, result)
         else:
-            _apply_as_selection(image, layer, result, fmt)
+            _apply_as_selection(image, layer, result)
     finally:
         image.undo_group_end()
     Gimp.displays_flush()
@@ -233,7 +244,6 @@ class MattingAnything(Gimp.PlugIn):
         procedure = Gimp.ImageProcedure.new(self, name, Gimp.PDBProcType.PLUGIN, _run, None)
         procedure.set_image_types("RGB*, GRAY*")
         procedure.set_sensitivity_mask(Gimp.ProcedureSensitivityMask.DRAWABLE)
-        procedure.add_menu_path(MENU_PATH)
         procedure.set_attribution("mam-backend", "Apache-2.0", "2026")
         if name == PROC_MASK:
             procedure.set_menu_label("Add Layer _Mask from Subject...")
@@ -250,6 +260,7 @@ class MattingAnything(Gimp.PlugIn):
                 "Same prompt as \"Add Layer Mask from Subject\"; the matte becomes the selection.",
                 name)
             _add_arguments(procedure, "selection")
+        procedure.add_menu_path(MENU_PATH)
         return procedure
 
 

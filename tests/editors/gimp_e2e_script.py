@@ -1,0 +1,125 @@
+"""Runs inside real GIMP 3 (python-fu-eval batch interpreter) for tests/test_gimp_e2e.py.
+
+Reads a job (JSON, path in $MAM_E2E_JOB), drives the installed plug-in through the PDB exactly as
+a batch user would, and writes what GIMP ended up holding (raw GEGL bytes, statuses, messages) to
+the job's output folder for the pytest side to check. Mode "batch" runs in gimp-console; mode
+"undo" runs in the GUI under Xvfb, because GIMP's PDB has no undo procedure: it presses Ctrl+Z.
+"""
+import json
+import os
+import subprocess
+import time
+
+import gi
+
+gi.require_version("Gimp", "3.0")
+gi.require_version("Gegl", "0.4")
+from gi.repository import Gegl, Gimp, Gio  # noqa: E402
+
+job = json.load(open(os.environ["MAM_E2E_JOB"]))
+out = job["out_dir"]
+report = {}
+
+
+def save(name, data):
+    with open(os.path.join(out, name), "wb") as f:
+        f.write(bytes(data))
+
+
+def read(drawable, x, y, w, h, babl):
+    return bytes(drawable.get_buffer().get(Gegl.Rectangle.new(x, y, w, h), 1.0, babl, Gegl.AbyssPolicy.NONE))
+
+
+def add_path(image, name, x, y):
+    path = Gimp.Path.new(image, name)
+    path.bezier_stroke_new_moveto(float(x), float(y))
+    image.insert_path(path, None, 0)
+    return path
+
+
+def run_procedure(name, image, layer, **options):
+    proc = Gimp.get_pdb().lookup_procedure(name)
+    config = proc.create_config()
+    config.set_property("run-mode", Gimp.RunMode.NONINTERACTIVE)
+    config.set_property("image", image)
+    config.set_core_object_array("drawables", [layer])
+    for key, value in options.items():
+        config.set_property(key.replace("_", "-"), value)
+    result = proc.run(config)
+    status = result.index(0)
+    message = result.index(1) if status != Gimp.PDBStatusType.SUCCESS and result.length() > 1 else ""
+    return {"status": status.value_nick, "message": message or ""}
+
+
+def selection_bytes(image):
+    return read(image.get_selection(), 0, 0, image.get_width(), image.get_height(), "Y u8")
+
+
+def press_undo(image, undone):
+    """Ctrl+Z in the image window (its title ends with the image size); waits until `undone()`
+    holds or 30 s pass, and returns whether it held."""
+    title = f"{image.get_width()}x{image.get_height()}"
+    found = subprocess.run(["xdotool", "search", "--sync", "--onlyvisible", "--name", title],
+                           capture_output=True, text=True, check=True, timeout=60).stdout.split()
+    subprocess.run(["xdotool", "windowfocus", "--sync", found[-1]], check=True)
+    subprocess.run(["xdotool", "key", "ctrl+z"], check=True)
+    deadline = time.monotonic() + 30
+    while not undone() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return undone()
+
+
+def mask_bytes(layer):
+    return read(layer.get_mask(), 0, 0, layer.get_width(), layer.get_height(), "Y u8")
+
+
+image = Gimp.file_load(Gimp.RunMode.NONINTERACTIVE, Gio.File.new_for_path(job["photo"]))
+layer = image.get_layers()[0]
+w, h = layer.get_width(), layer.get_height()
+x0, y0, x1, y1 = job["box"]
+common = {"endpoint": job["endpoint"], "guidance": "alpha", "replace_mask": False, "refine_selection": False}
+Gimp.Image.select_rectangle(image, Gimp.ChannelOps.REPLACE, x0, y0, x1 - x0, y1 - y0)
+add_path(image, "MAM background", *job["background"])
+image.set_selected_paths([add_path(image, "Subject", *job["foreground"])])
+report["size"] = [w, h]
+report["precision"] = image.get_precision().value_name
+save("layer_rgba.raw", read(layer, 0, 0, w, h, "R'G'B'A u8"))
+selection_before = selection_bytes(image)
+
+if job["mode"] == "batch":
+    report["mask_run"] = run_procedure("plug-in-mam-add-layer-mask", image, layer, output="mask", **common)
+    save("mask.raw", read(layer.get_mask(), 0, 0, w, h, "Y u8"))
+    report["second_run"] = run_procedure("plug-in-mam-add-layer-mask", image, layer, output="mask", **common)
+    report["replace_run"] = run_procedure("plug-in-mam-add-layer-mask", image, layer, output="mask",
+                                          **dict(common, replace_mask=True))
+    save("mask_replaced.raw", read(layer.get_mask(), 0, 0, w, h, "Y u8"))
+    report["select_run"] = run_procedure("plug-in-mam-select-subject", image, layer, output="selection", **common)
+    save("selection.raw", selection_bytes(image))
+    report["channels_after_select"] = len(image.get_channels())
+    report["down_run"] = run_procedure("plug-in-mam-select-subject", image, layer, output="selection",
+                                       **dict(common, endpoint=job["dead_endpoint"]))
+else:
+    Gimp.Display.new(image)
+    Gimp.displays_flush()
+    # 1. A new mask: one Ctrl+Z removes it and leaves the earlier rectangle selection alone.
+    report["mask_run"] = run_procedure("plug-in-mam-add-layer-mask", image, layer, output="mask", **common)
+    report["mask_before_undo"] = layer.get_mask() is not None
+    report["mask_undone"] = press_undo(image, lambda: layer.get_mask() is None)
+    report["selection_kept_by_mask_undo"] = selection_bytes(image) == selection_before
+    # 2. Replacing the artist's own mask: one Ctrl+Z brings that mask back.
+    layer.add_mask(layer.create_mask(Gimp.AddMaskType.WHITE))
+    own_mask = mask_bytes(layer)
+    report["replace_run"] = run_procedure("plug-in-mam-add-layer-mask", image, layer, output="mask",
+                                          **dict(common, replace_mask=True))
+    report["mask_replaced"] = mask_bytes(layer) != own_mask
+    report["own_mask_restored"] = press_undo(image, lambda: layer.get_mask() is not None
+                                             and mask_bytes(layer) == own_mask)
+    # 3. Select Subject: one Ctrl+Z gives the rectangle back and leaves no scratch channel.
+    report["select_run"] = run_procedure("plug-in-mam-select-subject", image, layer, output="selection", **common)
+    report["selection_changed"] = selection_bytes(image) != selection_before
+    report["selection_restored"] = press_undo(image, lambda: selection_bytes(image) == selection_before)
+    report["channels_after_undo"] = len(image.get_channels())
+    report["own_mask_kept_by_selection_undo"] = mask_bytes(layer) == own_mask
+
+with open(os.path.join(out, "report.json"), "w") as f:
+    json.dump(report, f)

@@ -1,0 +1,204 @@
+"""End to end in real GIMP 3.0.4: the installed plug-in, a real daemon on loopback, a real photo.
+
+GIMP 3 only exists here inside the Debian 13 root that tests/editors/ensure_root.sh builds (cached).
+The daemon runs on the host from this venv (tiny random model); GIMP in the chroot shares the
+host's network, so it reaches the daemon on 127.0.0.1. tests/editors/gimp_e2e_script.py drives the
+plug-in through the PDB and dumps what GIMP holds; this side checks it against a direct request to
+the same daemon made with the test harness's own pyzmq client.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from test_server_harness import WireClient, alpha_array, free_port, running_daemon
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data" / "alphamatting-lowres"
+ENSURE_ROOT = ROOT / "tests" / "editors" / "ensure_root.sh"
+SCRIPT = ROOT / "tests" / "editors" / "gimp_e2e_script.py"
+INSTALLER = ROOT / "plugins" / "gimp" / "install.py"
+PHOTO = "GT01"
+GIMP_TIMEOUT_S = 300
+
+pytestmark = [pytest.mark.editors, pytest.mark.timeout(1800)]
+
+
+@pytest.fixture(scope="module")
+def editors_root() -> Path:
+    """The trixie root with GIMP 3; built on first use (needs root and the Debian mirror), cached after."""
+    if os.geteuid() != 0:
+        pytest.skip("GIMP 3 runs in a chroot of a Debian 13 root: needs root")
+    run = subprocess.run(["bash", str(ENSURE_ROOT)], capture_output=True, text=True, timeout=1500)
+    if run.returncode != 0:
+        pytest.skip(f"no cached editors root and it could not be built (no network to the Debian mirror?): "
+                    f"{run.stderr[-1500:]}")
+    return Path(run.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def photo() -> dict:
+    """The photo and a prompt taken from its ground truth: the tight box of the subject, a
+    foreground anchor on it, a background anchor inside the box."""
+    source, truth = DATA / "input" / f"{PHOTO}.png", DATA / "gt" / f"{PHOTO}.png"
+    if not (source.exists() and truth.exists()):
+        pytest.skip(f"test photo {source} is absent (the shared data folder ../shared/data is not there)")
+    gt = np.asarray(Image.open(truth).convert("L"))
+    ys, xs = np.nonzero(gt > 127)
+    box = [int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1]
+    fy, fx = np.argwhere(gt == 255)[len(np.argwhere(gt == 255)) // 2]
+    by, bx = np.argwhere(gt[box[1]:box[3], box[0]:box[2]] == 0)[0]
+    return {"path": source, "rgba": np.asarray(Image.open(source).convert("RGBA")), "box": box,
+            "foreground": [float(fx), float(fy)], "background": [float(box[0] + bx), float(box[1] + by)]}
+
+
+@pytest.fixture(scope="module")
+def daemon():
+    with running_daemon() as d:
+        yield d
+
+
+@pytest.fixture(scope="module")
+def expected_alpha(daemon, photo) -> np.ndarray:
+    """The daemon's alpha for the prompt the plug-in should derive, asked directly from the host."""
+    rgba = photo["rgba"]
+    height, width = rgba.shape[:2]
+    pixels = rgba.tobytes()
+    prompt = {"box": photo["box"], "points": [photo["foreground"] + [1], photo["background"] + [0]]}
+    with WireClient(daemon.endpoint) as client:
+        client.matte("direct", pixels=pixels, spec={"width": width, "height": height, "format": "RGBA8",
+                                                    "stride": width * 4, "digest": _digest(pixels)},
+                     prompt=prompt, options={"guidance": "alpha", "depth": 8, "crop": False})
+        reply = client.wait_for("direct")
+    assert reply.type == "result", reply.header
+    alpha = alpha_array(reply)
+    assert alpha.shape == (height, width)
+    assert alpha.min() < alpha.max(), "the daemon's alpha is constant: comparing it would prove little"
+    return alpha
+
+
+def _digest(data: bytes) -> str:
+    import hashlib
+
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+def _run_gimp(root: Path, mode: str, endpoint: str, photo: dict) -> tuple[dict, Path]:
+    """One GIMP session in the root with a fresh profile holding the installed plug-in; returns the
+    script's report and the folder (inside the root) with its dumps."""
+    home_in_root = Path("/tmp") / f"mam-gimp-e2e-{uuid.uuid4().hex[:8]}"
+    home = root / home_in_root.relative_to("/")
+    out = home / "out"
+    out.mkdir(parents=True)
+    subprocess.run([sys.executable, str(INSTALLER), "--dest", str(home / ".config" / "GIMP" / "3.0" / "plug-ins")],
+                   check=True, capture_output=True)
+    shutil.copy(photo["path"], home / f"{PHOTO}.png")
+    shutil.copy(SCRIPT, home / "script.py")
+    job = {"mode": mode, "photo": str(home_in_root / f"{PHOTO}.png"), "endpoint": endpoint,
+           "dead_endpoint": f"tcp://127.0.0.1:{free_port()}", "box": photo["box"],
+           "foreground": photo["foreground"], "background": photo["background"], "out_dir": str(home_in_root / "out")}
+    (home / "job.json").write_text(json.dumps(job))
+    env = ["env", f"HOME={home_in_root}", f"MAM_E2E_JOB={home_in_root / 'job.json'}"]
+    batch = ["--batch-interpreter=python-fu-eval", "-b", f"exec(open('{home_in_root / 'script.py'}').read())",
+             "--quit"]
+    subprocess.run(["mount", "-t", "proc", "proc", str(root / "proc")], check=True)
+    xvfb = None
+    try:
+        if mode == "undo":
+            xvfb, display = _start_xvfb(root)
+            command = ["chroot", str(root), *env, f"DISPLAY={display}", "gimp-3.0", "--no-splash", *batch]
+        else:
+            command = ["chroot", str(root), *env, "gimp-console-3.0", "-i", *batch]
+        gimp = subprocess.run(command, capture_output=True, text=True, timeout=GIMP_TIMEOUT_S)
+    finally:
+        if xvfb is not None:
+            xvfb.terminate()
+            xvfb.wait(30)
+        subprocess.run(["umount", str(root / "proc")], check=True)
+    report_path = out / "report.json"
+    assert report_path.exists(), f"GIMP's script did not finish (rc {gimp.returncode}):\n{gimp.stdout[-4000:]}\n" \
+                                 f"{gimp.stderr[-4000:]}"
+    return json.loads(report_path.read_text()), out
+
+
+def _start_xvfb(root: Path) -> tuple[subprocess.Popen, str]:
+    """A virtual display inside the root; Xvfb picks a free display number and writes it to a pipe."""
+    read_fd, write_fd = os.pipe()
+    proc = subprocess.Popen(["chroot", str(root), "Xvfb", "-displayfd", str(write_fd), "-nolisten", "tcp",
+                             "-screen", "0", "1280x1024x24"], pass_fds=(write_fd,),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    os.close(write_fd)
+    with os.fdopen(read_fd) as pipe:
+        number = pipe.readline().strip()
+    if not number:
+        proc.kill()
+        raise AssertionError("Xvfb did not start in the editors root")
+    return proc, f":{number}"
+
+
+@pytest.fixture(scope="module")
+def batch_session(editors_root, daemon, photo):
+    report, out = _run_gimp(editors_root, "batch", daemon.endpoint, photo)
+    yield report, out
+    shutil.rmtree(out.parent, ignore_errors=True)
+
+
+def _dump(out: Path, name: str, shape: tuple[int, int]) -> np.ndarray:
+    return np.frombuffer((out / name).read_bytes(), np.uint8).reshape(shape)
+
+
+def test_plugin_reads_the_layer_as_the_photo(batch_session, photo):
+    report, out = batch_session
+    height, width = photo["rgba"].shape[:2]
+    assert report["size"] == [width, height]
+    assert np.array_equal(_dump(out, "layer_rgba.raw", (height, width * 4)).reshape(height, width, 4), photo["rgba"])
+
+
+def test_batch_layer_mask_equals_the_daemons_alpha(batch_session, expected_alpha):
+    report, out = batch_session
+    assert report["mask_run"] == {"status": "success", "message": ""}
+    assert np.array_equal(_dump(out, "mask.raw", expected_alpha.shape), expected_alpha)
+
+
+def test_batch_refuses_to_overwrite_a_mask_unless_told(batch_session, expected_alpha):
+    report, out = batch_session
+    assert report["second_run"]["status"] == "execution-error"
+    assert "already has a layer mask" in report["second_run"]["message"]
+    assert report["replace_run"]["status"] == "success"
+    assert np.array_equal(_dump(out, "mask_replaced.raw", expected_alpha.shape), expected_alpha)
+
+
+def test_batch_select_subject_makes_the_alpha_the_selection(batch_session, expected_alpha):
+    report, out = batch_session
+    assert report["select_run"] == {"status": "success", "message": ""}
+    assert np.array_equal(_dump(out, "selection.raw", expected_alpha.shape), expected_alpha)
+    assert report["channels_after_select"] == 0, "the scratch channel was left in the image"
+
+
+def test_daemon_down_gives_the_start_command(batch_session):
+    report, _ = batch_session
+    assert report["down_run"]["status"] == "execution-error"
+    assert "mam-server --endpoint tcp://127.0.0.1:" in report["down_run"]["message"]
+
+
+def test_one_undo_step_takes_back_each_command_and_nothing_more(editors_root, daemon, photo):
+    report, out = _run_gimp(editors_root, "undo", daemon.endpoint, photo)
+    shutil.rmtree(out.parent, ignore_errors=True)
+    assert report["mask_run"]["status"] == "success" and report["mask_before_undo"]
+    assert report["mask_undone"], "Ctrl+Z left the new layer mask in place"
+    assert report["selection_kept_by_mask_undo"], "one Ctrl+Z undid more than the plug-in's step"
+    assert report["replace_run"]["status"] == "success" and report["mask_replaced"]
+    assert report["own_mask_restored"], "Ctrl+Z did not bring back the mask the plug-in replaced"
+    assert report["select_run"]["status"] == "success" and report["selection_changed"]
+    assert report["selection_restored"], "Ctrl+Z did not give the rectangle selection back"
+    assert report["channels_after_undo"] == 0
+    assert report["own_mask_kept_by_selection_undo"], "one Ctrl+Z undid more than Select Subject's step"
