@@ -11,7 +11,10 @@ def encode_alpha(alpha: np.ndarray, depth: int, crop: bool) -> tuple[np.ndarray,
     An all-zero alpha cropped is an empty 0×0 frame at (0, 0).
     """
     scale, dtype = (255.0, np.uint8) if depth == 8 else (65535.0, np.dtype("<u2"))
-    samples = (np.clip(alpha, 0.0, 1.0) * scale + 0.5).astype(dtype)
+    scaled = np.multiply(alpha, scale, dtype=np.float32)  # one temporary, worked in place: canvases are big
+    np.clip(scaled, 0.0, scale, out=scaled)
+    scaled += 0.5
+    samples = scaled.astype(dtype)
     if not crop:
         return samples, 0, 0
     rows = np.flatnonzero(samples.any(axis=1))

@@ -15,8 +15,8 @@ def frame_digest(frame: memoryview | bytes) -> str:
     return hashlib.blake2b(frame, digest_size=16).hexdigest()
 
 
-def verify_digest(frame: memoryview | bytes, expected: str) -> None:
-    actual = frame_digest(frame)
+def check_digest(actual: str, expected: str) -> None:
+    """Refuse pixels whose digest is not the header's: the image cache must never hold a wrong image."""
     if actual != expected:
         raise ProtocolError("bad_request", f"digest mismatch: header says {expected}, the pixel frame hashes to "
                                            f"{actual} (BLAKE2b, digest_size=16, over the frame as sent)")

@@ -10,15 +10,16 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
 import zmq
 
-from mam_engine import MatteCancelled
+from mam_engine import MatteCancelled, MatteResult
 
 from .alpha_frame import encode_alpha
-from .image_store import ImageStore, verify_digest
+from .image_store import ImageStore, check_digest, frame_digest
 from .pixels import mask_to_bool, to_rgb8
 from .protocol import MatteRequest, ProtocolError, error_header, reply_header
 
@@ -51,6 +52,7 @@ class Worker(threading.Thread):
         self._running: Job | None = None
         self._stopping = False
         self._cond = threading.Condition()
+        self._hasher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mam-digest")
 
     # --- called from the socket loop's thread -------------------------------------------------
     def submit(self, job: Job) -> list[Job]:
@@ -120,14 +122,18 @@ class Worker(threading.Thread):
                         return
                     job = self._running = self._queue.pop(0)
                 try:
-                    self._run_job(job, push)
+                    final = self._run_job(job, push)
                 finally:
                     with self._cond:
                         self._running = None
+                # Sent after clearing `_running`, so a status asked after the answer never shows the job.
+                push.send_multipart(final, copy=False)
         finally:
             push.close()
+            self._hasher.shutdown()
 
-    def _run_job(self, job: Job, push: zmq.Socket) -> None:
+    def _run_job(self, job: Job, push: zmq.Socket) -> list:
+        """Run one job, sending its progress on `push`; return its final message (result or error)."""
         req = job.request
         started = time.monotonic()
         try:
@@ -144,35 +150,42 @@ class Worker(threading.Thread):
             on_progress("start", 0.0)
             result = self.engine.matte(image, box=req.box, points=req.points, mask=mask, guidance=req.guidance,
                                        on_progress=on_progress, image_key=req.image.key)
-            samples, x, y = encode_alpha(result.alpha, req.depth, req.crop)
+            server_timings = {"queue_wait": started - job.received, "convert": converted - started}
+            return self._result(job, result, server_timings)
         except Exception as exc:  # every failure becomes an error reply; the worker keeps serving
             code, message = self._failure(job, exc)
             log.info("event=matte_failed id=%s client=%s code=%s message=%r", req.id, job.client.hex(), code, message)
-            push.send_multipart([job.client, error_header(code, message, req.id)])
-            return
-        server_timings = {"queue_wait": round(started - job.received, 6), "convert": round(converted - started, 6),
-                          "total": round(time.monotonic() - job.received, 6)}
+            return [job.client, error_header(code, message, req.id)]
+
+    @staticmethod
+    def _result(job: Job, result: MatteResult, server_timings: dict[str, float]) -> list:
+        req = job.request
+        samples, x, y = encode_alpha(result.alpha, req.depth, req.crop)
+        server_timings = {**server_timings, "total": time.monotonic() - job.received}
+        server_timings = {k: round(v, 6) for k, v in server_timings.items()}
         timings = {str(k): float(v) for k, v in result.timings.items()}
         header = reply_header("result", req.id, width=int(samples.shape[1]), height=int(samples.shape[0]), x=x, y=y,
                               depth=req.depth, score=float(result.score), digest=req.image.digest,
                               image_width=req.image.width, image_height=req.image.height, timings=timings,
                               server_timings=server_timings, notes=[str(n) for n in result.notes],
                               frames=["alpha"])
-        push.send_multipart([job.client, header, samples], copy=False)
         log.info("event=matte_done id=%s client=%s size=%dx%d format=%s pixels_sent=%s alpha=%dx%d@%d,%d depth=%d "
                  "score=%.4f timings=%s server_timings=%s", req.id, job.client.hex(), req.image.width,
                  req.image.height, req.image.format, job.pixels_sent, samples.shape[1], samples.shape[0], x, y,
                  req.depth, float(result.score), _fmt(timings), _fmt(server_timings))
+        return [job.client, header, samples]
 
     def _image(self, req: MatteRequest) -> np.ndarray:
         """The converted image: from the pixels (verified, then stored) or from the store by digest."""
         key = req.image.key
         if req.pixels is not None:
-            verify_digest(req.pixels, req.image.digest)
+            # Hash and convert at once (both release the GIL): on big canvases each takes about a second.
+            digest = self._hasher.submit(frame_digest, req.pixels)
             image = self.store.get(key)
             if image is None:
                 image = to_rgb8(req.pixels, req.image)
-                self.store.put(key, image)
+            check_digest(digest.result(), req.image.digest)
+            self.store.put(key, image)
             req.pixels = None  # let the receive buffer go as soon as it is converted
             return image
         image = self.store.get(key)

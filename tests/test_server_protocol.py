@@ -8,7 +8,7 @@ import msgpack
 import numpy as np
 import pytest
 
-from server.image_store import ImageStore, verify_digest
+from server.image_store import ImageStore, check_digest, frame_digest
 from server.protocol import (CancelRequest, HelloRequest, Limits, MatteRequest, ProtocolError, parse_request)
 from server.security import endpoint_is_local
 
@@ -120,9 +120,9 @@ def test_image_store_evicts_least_recently_used_within_its_byte_bound():
 
 
 def test_digest_verification_names_both_digests():
-    verify_digest(PIXELS, SPEC["digest"])
+    check_digest(frame_digest(PIXELS), SPEC["digest"])
     with pytest.raises(ProtocolError) as err:
-        verify_digest(PIXELS[::-1], SPEC["digest"])
+        check_digest(frame_digest(PIXELS[::-1]), SPEC["digest"])
     assert err.value.code == "bad_request" and SPEC["digest"] in err.value.message
 
 
