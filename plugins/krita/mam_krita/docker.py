@@ -15,6 +15,7 @@ from .worker import HelloWorker
 
 DOCKER_ID = "mam_krita_docker"
 SERVER_POLL_MS, SERVER_POLL_TRIES = 2000, 60
+RECHECK_MS = 15000          # while the daemon is not reachable, look again this often
 
 
 class MamDocker(DockWidget):
@@ -29,6 +30,10 @@ class MamDocker(DockWidget):
         self._controller.busy.connect(self._on_busy)
         self._controller.progress.connect(self._on_progress)
         self._controller.status.connect(self._message.setText)
+        self._connected = False
+        self._recheck = QTimer(self)
+        self._recheck.timeout.connect(self._recheck_if_down)
+        self._recheck.start(RECHECK_MS)
         self.check_daemon()
 
     def _build(self) -> None:
@@ -119,13 +124,21 @@ class MamDocker(DockWidget):
         self._hello = worker
         worker.start()
 
+    def _recheck_if_down(self) -> None:
+        if not self._connected:
+            self.check_daemon()
+
     def _on_hello(self, info) -> None:
+        self._connected = True
         self._daemon.setText("Daemon: " + summary(info))
+        self._daemon.setToolTip("")
         self._start.setEnabled(False)
         self._polls_left = 0
 
     def _on_hello_failed(self, _kind: str, message: str) -> None:
-        self._daemon.setText("Daemon: not reachable. " + message)
+        self._connected = False
+        self._daemon.setText(f"Daemon: not reachable at {load_settings().endpoint} — press Start server")
+        self._daemon.setToolTip(message)
         self._start.setEnabled(True)
 
     def _on_hello_done(self) -> None:
