@@ -19,6 +19,7 @@ from .m2m.fold import fold_for_inference
 from .preprocess import Frame, mask_to_model_frame, model_input, validate_image
 from .prompt import Prompt, make_prompt
 from .region import fusion_window, model_window, resize_window
+from .sam_attention import use_fast_attention
 from .sam_loader import SAM_CONFIGS, build_sam, load_sam, load_sam_weights
 
 ProgressCallback = Callable[[str, float], None]
@@ -26,8 +27,9 @@ ProgressCallback = Callable[[str, float], None]
 # A selection sent as SAM's mask prompt becomes logits of this magnitude (SAM's own low-res logits are of this order).
 MASK_PROMPT_LOGIT = 10.0
 DEFAULT_CACHE_BYTES = 1 << 30
-# "fast": folded M2M on the region fusion reads (same numbers within float rounding); "reference": MAM's literal
-# computation (full-frame M2M with spectral norm and BatchNorm as stored, full-image fusion), for benchmarks.
+# "fast": fused encoder attention and folded M2M on the region fusion reads (same numbers within float rounding);
+# "reference": MAM's literal computation (SAM's own attention, full-frame M2M with spectral norm and BatchNorm as
+# stored, full-image fusion), kept for the benchmark and the equivalence tests.
 PATHS = ("fast", "reference")
 
 
@@ -79,6 +81,8 @@ class MattingEngine:
         self.sam = sam.to(self.device).eval()
         self.m2m = m2m.to(self.device).eval()
         self._m2m_folded = fold_for_inference(self.m2m).to(memory_format=torch.channels_last)
+        if path == "fast":
+            use_fast_attention(self.sam.image_encoder)
 
     def _random_models(self, model_type: str, seed: int) -> tuple[torch.nn.Module, M2M]:
         with torch.random.fork_rng(devices=[]):
