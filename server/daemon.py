@@ -121,6 +121,9 @@ class Daemon:
             log.info("event=rejected client=%s id=%s code=%s message=%r bytes=%d", client.hex(), exc.request_id,
                      exc.code, exc.message, sum(len(f) for f in frames[1:]))
             self._send(client, error_header(exc.code, exc.message, exc.request_id))
+        except Exception as exc:  # a daemon bug must cost one request, never the socket loop
+            log.exception("event=handler_error client=%s", client.hex())
+            self._send(client, error_header("internal", f"{type(exc).__name__}: {exc}"[:500], None))
 
     def _hello(self, request: HelloRequest) -> bytes:
         return reply_header("hello", request.id, server_version=__version__, protocol=PROTOCOL_VERSION,

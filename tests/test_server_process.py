@@ -71,6 +71,14 @@ def test_sigterm_ends_running_and_queued_requests_and_exits_0():
     assert rc == 0 and "event=stopped" in log, log
 
 
+def test_ipc_endpoint_serves(tmp_path):
+    endpoint = f"ipc://{tmp_path}/mam.sock"
+    with running_daemon("--device", "cpu", endpoint=endpoint) as daemon:
+        with WireClient(endpoint) as c:
+            assert c.hello().header["protocol"] == 1
+        assert daemon.stop() == 0
+
+
 @pytest.fixture
 def certificates(tmp_path):
     keys, allowed = tmp_path / "keys", tmp_path / "allowed"
