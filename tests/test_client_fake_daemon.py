@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import socket
 import threading
+import time
 from typing import Callable, List, Tuple
 
 import msgpack
@@ -47,6 +48,13 @@ class FakeDaemon:
 
     def of_type(self, rtype: str) -> List[Reply]:
         return [r for r in self.requests if r[0]["type"] == rtype]
+
+    def cancel_targets(self, expected: int) -> List[str]:
+        """Targets of the cancels received, once `expected` of them arrived (they are fire-and-forget)."""
+        deadline = time.monotonic() + 10
+        while len(self.of_type("cancel")) < expected and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return [h["target"] for h, _ in self.of_type("cancel")]
 
     def close(self) -> None:
         self._stop.set()
@@ -185,10 +193,20 @@ def test_digest_first_then_pixels_on_unknown_image(fake, transport):
         first = matte(client)
         second = matte(client)
         third = matte(client, request_id="x-forgot")
-    assert (first.sent_pixels, second.sent_pixels, third.sent_pixels) == (True, False, True)
+        as_gray = client.matte(4, 4, "GRAY8", PIXELS, box=[0, 0, 2, 2])  # same bytes, another image
+    assert (first.sent_pixels, second.sent_pixels, third.sent_pixels, as_gray.sent_pixels) == (True, False, True, True)
     sent = [(h["id"], h["frames"], len(f)) for h, f in daemon.of_type("matte")]
-    assert [s[1:] for s in sent] == [(["pixels"], 1), ([], 0), ([], 0), (["pixels"], 1)]
+    assert [s[1:] for s in sent] == [(["pixels"], 1), ([], 0), ([], 0), (["pixels"], 1), (["pixels"], 1)]
     assert sent[2][0] == sent[3][0] == "x-forgot"  # the re-send keeps the caller's request id
+
+
+def test_malformed_progress_is_bad_reply(fake):
+    daemon = fake(lambda h, f: standard(h, f) if h["type"] != "matte" else
+                  [(reply(h, "progress", stage="encode", fraction=None), [])])
+    with MamClient(daemon.endpoint, pure_python=True) as client:
+        with pytest.raises(MamError, match="stage name and a fraction") as info:
+            matte(client, on_progress=lambda s, f: None)
+    assert info.value.code == "bad_reply"
 
 
 def test_stale_replies_are_skipped(fake, transport):
@@ -243,8 +261,7 @@ def test_silent_daemon_times_out_and_is_asked_to_cancel(fake, transport):
         with pytest.raises(DaemonTimeout, match="no result for matte request t1"):
             matte(client, request_id="t1", timeout=0.3)
         assert client.hello()["server_version"] == "fake"  # the client is still usable
-    cancels = [h for h, _ in daemon.of_type("cancel")]
-    assert [c["target"] for c in cancels] == ["t1"]
+    assert daemon.cancel_targets(1) == ["t1"]
 
 
 def test_cancel_from_another_thread_does_not_wait_for_the_running_matte(fake, transport):
@@ -256,7 +273,7 @@ def test_cancel_from_another_thread_does_not_wait_for_the_running_matte(fake, tr
         with pytest.raises(MatteCancelled, match="cancelled by the caller"):
             matte(client, request_id="c1", timeout=30, on_progress=lambda s, f: started.set())
         assert client.cancel("some-other") == "unknown"  # nothing running now: sent and answered directly
-    assert [h["target"] for h, _ in daemon.of_type("cancel")] == ["c1", "some-other"]
+    assert daemon.cancel_targets(2) == ["c1", "some-other"]
 
 
 def test_progress_callback_exception_cancels_and_propagates(fake, transport):
@@ -269,7 +286,7 @@ def test_progress_callback_exception_cancels_and_propagates(fake, transport):
     with MamClient(daemon.endpoint, pure_python=transport) as client:
         with pytest.raises(KeyboardInterrupt):
             matte(client, request_id="p1", on_progress=boom, timeout=30)
-    assert [h["target"] for h, _ in daemon.of_type("cancel")] == ["p1"]
+    assert daemon.cancel_targets(1) == ["p1"]
 
 
 @pytest.mark.parametrize("width,height,fmt,match", [

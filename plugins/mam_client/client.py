@@ -28,7 +28,7 @@ DEFAULT_ENDPOINT = "tcp://127.0.0.1:5757"
 BYTES_PER_PIXEL = {"RGBA8": 4, "BGRA8": 4, "RGB8": 3, "GRAY8": 1, "RGBA16": 8, "BGRA16": 8,
                    "RGBAF16": 8, "RGBAF32": 16}
 _POLL_S = 0.1            # how often a waiting call looks at cancel requests
-_KNOWN_DIGESTS = 16      # canvases we believe the daemon still holds, most recent last
+_KNOWN_IMAGES = 16       # canvases we believe the daemon still holds, most recent last
 _CANCELLED_CODES = ("cancelled", "superseded")
 
 BytesLike = Union[bytes, bytearray, memoryview]
@@ -81,7 +81,7 @@ class MamClient:
         self._lock = threading.Lock()
         self._cancel_lock = threading.Lock()
         self._pending_cancels: List[str] = []
-        self._known_digests: "collections.OrderedDict[str, None]" = collections.OrderedDict()
+        self._known_images: "collections.OrderedDict[str, None]" = collections.OrderedDict()
         self._id_prefix = os.urandom(4).hex()
         self._ids = itertools.count(1)
 
@@ -162,10 +162,11 @@ class MamClient:
         fields = {"image": {"width": width, "height": height, "format": fmt, "stride": stride, "digest": digest},
                   "prompt": prompt, "options": {"guidance": guidance, "depth": depth, "crop": crop}}
         deadline = time.monotonic() + (self.matte_timeout if timeout is None else timeout)
+        image_key = f"{digest}:{fmt}:{width}x{height}:{stride}"  # what the daemon files the image under
         with self._lock:
             self._ensure_connected()
             self._check_limits(width, height, len(view) + (0 if mask_view is None else len(mask_view)))
-            with_pixels = digest not in self._known_digests
+            with_pixels = image_key not in self._known_images
             while True:
                 names, frames = _matte_frames(view if with_pixels else None, mask_view)
                 self._send(rid, "matte", dict(fields, frames=names), frames, deadline)
@@ -174,10 +175,10 @@ class MamClient:
                 except MamError as exc:
                     if exc.code != "unknown_image" or with_pixels:
                         raise
-                    self._known_digests.pop(digest, None)
+                    self._known_images.pop(image_key, None)
                     with_pixels = True
                     continue
-                self._remember(digest)
+                self._remember(image_key)
                 return _matte_result(rid, header, reply_frames, with_pixels)
 
     def close(self) -> None:
@@ -213,7 +214,7 @@ class MamClient:
             raise DaemonUnavailable(self.endpoint, f"not running ({_describe(exc)})") from None
         except OSError as exc:
             raise DaemonUnavailable(self.endpoint, f"cannot connect ({_describe(exc)})") from None
-        self._known_digests.clear()
+        self._known_images.clear()
         try:
             self.server_info = self._hello(self.timeout)
         except BaseException:
@@ -247,11 +248,11 @@ class MamClient:
     def _new_id(self) -> str:
         return f"{self._id_prefix}-{next(self._ids)}"
 
-    def _remember(self, digest: str) -> None:
-        self._known_digests[digest] = None
-        self._known_digests.move_to_end(digest)
-        while len(self._known_digests) > _KNOWN_DIGESTS:
-            self._known_digests.popitem(last=False)
+    def _remember(self, image_key: str) -> None:
+        self._known_images[image_key] = None
+        self._known_images.move_to_end(image_key)
+        while len(self._known_images) > _KNOWN_IMAGES:
+            self._known_images.popitem(last=False)
 
     # ---- messages --------------------------------------------------------------------------
 
@@ -336,9 +337,13 @@ class MamClient:
                 return header, frames
             if rtype != "progress":
                 raise MamError("bad_reply", f"unexpected '{rtype}' reply to matte request {rid}", rid)
+            stage, fraction = header.get("stage"), header.get("fraction")
+            if not isinstance(stage, str) or not isinstance(fraction, (int, float)):
+                raise MamError("bad_reply", f"progress for {rid} needs a stage name and a fraction, "
+                                            f"got {stage!r}, {fraction!r}", rid)
             if on_progress is not None:
                 try:
-                    on_progress(str(header.get("stage", "")), float(header.get("fraction", 0.0)))
+                    on_progress(stage, float(fraction))
                 except BaseException:
                     self._send_cancel(rid, deadline)
                     raise

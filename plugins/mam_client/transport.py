@@ -19,6 +19,7 @@ from .zmtp import ZmtpDealer, parse_endpoint
 __all__ = ["CurveKeys", "Transport", "open_transport", "pure_python_forced", "PURE_PYTHON_ENV"]
 
 PURE_PYTHON_ENV = "MAM_CLIENT_PURE_PYTHON"
+_CLOSE_LINGER_MS = 200
 BytesLike = Union[bytes, bytearray, memoryview]
 
 
@@ -219,7 +220,7 @@ class PyZmqTransport(Transport):
     def close(self) -> None:
         self._sock.disable_monitor()
         self._monitor.close(linger=0)
-        self._sock.close(linger=0)
+        self._sock.close(linger=_CLOSE_LINGER_MS)  # time for a last cancel to leave; bounded if the daemon is gone
         self._ctx.term()
 
 

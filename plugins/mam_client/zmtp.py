@@ -147,9 +147,22 @@ class ZmtpDealer:
         return self.peer_properties.get("socket-type", b"").decode("ascii", "replace")
 
     def close(self) -> None:
-        if not self._closed:
-            self._closed = True
-            self._sock.close()
+        """Close gracefully: unread input would make the kernel answer with a reset, which can
+        destroy a just-sent last message (a cancel) before the peer reads it."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self._sock.setblocking(False)
+            while self._sock.recv(_RECV_CHUNK):
+                pass
+        except OSError:
+            pass
+        try:
+            self._sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+        self._sock.close()
 
     # ---- handshake -------------------------------------------------------------------------
 
