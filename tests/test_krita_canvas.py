@@ -1,4 +1,4 @@
-"""Krita colour model/depth -> protocol pixel format names."""
+"""What pixels the Krita plugin sends: colour model/depth -> protocol format, and which layer they come from."""
 import pytest
 
 from plugins.krita.mam_krita.pixel_formats import UnsupportedColorSpace, expected_size, protocol_format
@@ -16,3 +16,17 @@ def test_rgba_depths(depth, name, bpp):
 def test_other_spaces_name_the_problem(model, depth):
     with pytest.raises(UnsupportedColorSpace, match=f"{model}/{depth}.*Convert Image Color Space"):
         protocol_format(model, depth)
+
+
+@pytest.mark.parametrize("source,name,kind,expect", [
+    ("layer", "MAM points", "vectorlayer", "merged"),          # the point layer is active: send the picture
+    ("layer", "mam background", "vectorlayer", "merged"),
+    ("layer", "MAM points", "paintlayer", "layer"),            # only vector layers are point layers
+    ("layer", "Sketch", "vectorlayer", "layer"),
+    ("merged", "MAM points", "vectorlayer", "merged"),
+])
+def test_point_layer_is_never_the_pixel_source(source, name, kind, expect):
+    from plugins.krita.mam_krita.canvas import effective_source
+    chosen, note = effective_source(source, name, kind)
+    assert chosen == expect
+    assert bool(note) == (source == "layer" and expect == "merged")

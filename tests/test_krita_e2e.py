@@ -179,6 +179,7 @@ def test_plugin_installs_and_registers(session):
     assert results["docker_id"] in results["dockers"]
     assert results["docker_status"] == ["Daemon: connected: tiny on cpu, server 0.1.0 — RANDOM WEIGHTS (test mode): "
                                         "mattes are meaningless"]
+    assert (results["guidance_saved"], results["guidance_restored"]) == ("mask", "alpha")
 
 
 @pytest.mark.parametrize("depth,fmt,dtype,order,scale", [

@@ -106,7 +106,7 @@ class Run:
     # ---- scenarios --------------------------------------------------------------------------
 
     def plugin_loaded(self):
-        from PyQt5.QtWidgets import QLabel
+        from PyQt5.QtWidgets import QComboBox, QLabel
 
         from mam_krita.docker import DOCKER_ID
         menu_bar = self.window.qwindow().menuBar()
@@ -120,6 +120,12 @@ class Run:
             return [t for t in (label.text() for label in docker.findChildren(QLabel)) if t.startswith("Daemon:")]
         yield from wait_for(lambda: any("connected" in t for t in status_line()), 60, "the docker's daemon status")
         self.results["docker_status"] = status_line()
+        # the docker stores what the artist picks (read back through Krita's own settings)
+        guidance = [c for c in docker.findChildren(QComboBox) if c.findText("mask") >= 0][0]
+        guidance.setCurrentText("mask")
+        self.results["guidance_saved"] = self.k.readSetting("mam_krita", "guidance", "")
+        guidance.setCurrentText("alpha")
+        self.results["guidance_restored"] = self.k.readSetting("mam_krita", "guidance", "")
 
     def photo_case(self, depth):
         from mam_krita.apply import MASK_NAME

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from .pixel_formats import expected_size, protocol_format
+from .prompts import is_points_layer
 
 
 class Canvas(NamedTuple):
@@ -23,6 +24,14 @@ def source_layer(node):
     if node is not None and node.type().endswith("mask"):
         return node.parentNode()
     return node
+
+
+def effective_source(source: str, layer_name: str, layer_type: str) -> tuple[str, str]:
+    """The pixel source to use and a note: a point layer holds prompts, not the picture, so a
+    request made while it is active reads the merged image instead."""
+    if source == "layer" and layer_type == "vectorlayer" and is_points_layer(layer_name):
+        return "merged", f"\"{layer_name}\" holds the points, so the merged image was sent."
+    return source, ""
 
 
 def read_canvas(doc, node, source: str) -> Canvas:

@@ -13,7 +13,7 @@ from PyQt5.QtCore import QObject, pyqtSignal
 from PyQt5.QtWidgets import QMessageBox
 
 from . import apply as applying
-from .canvas import read_canvas, source_layer
+from .canvas import effective_source, read_canvas, source_layer
 from .document_prompt import collect_prompt
 from .pixel_formats import UnsupportedColorSpace
 from .prompts import PromptError
@@ -64,10 +64,13 @@ class MatteController(QObject):
         try:
             settings = (settings or load_settings()).validated()
             layer = source_layer(doc.activeNode())
-            if target == MASK and layer is None:
+            source, note = settings.source, ""
+            if layer is not None:
+                source, note = effective_source(settings.source, layer.name(), layer.type())
+            if target == MASK and (layer is None or note):
                 return self._refuse("Select the layer that should get the transparency mask.")
             prompt = collect_prompt(doc, settings.refine)
-            canvas = read_canvas(doc, layer, settings.source)
+            canvas = read_canvas(doc, layer, source)
         except (PromptError, UnsupportedColorSpace, SettingsError, ValueError) as exc:
             return self._refuse(str(exc))
         self._job = {"doc": doc, "layer_id": layer.uniqueId() if layer is not None else None,
@@ -79,7 +82,7 @@ class MatteController(QObject):
         worker.finished.connect(self._on_thread_done)
         self._worker = worker
         self.busy.emit(True)
-        self.status.emit("Matting… " + " ".join(prompt.notes))
+        self.status.emit(" ".join(["Matting…", note, *prompt.notes]))
         worker.start()
         return True
 

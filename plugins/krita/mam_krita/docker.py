@@ -27,6 +27,7 @@ class MamDocker(DockWidget):
         self._polls_left = 0
         self._build()
         self._load()
+        self._wire()
         self._controller.busy.connect(self._on_busy)
         self._controller.progress.connect(self._on_progress)
         self._controller.status.connect(self._message.setText)
@@ -49,10 +50,15 @@ class MamDocker(DockWidget):
         self._source = QComboBox()
         self._source.addItems(SOURCES)
         self._refine = QCheckBox("Refine existing selection")
+        self._timeout = QLineEdit()
+        self._command = QLineEdit()
+        self._command.setToolTip("Run by Start server; {endpoint} is replaced by the endpoint above")
         form.addRow("Endpoint", self._endpoint)
         form.addRow("Guidance", self._guidance)
         form.addRow("Pixels from", self._source)
         form.addRow(self._refine)
+        form.addRow("Timeout (s)", self._timeout)
+        form.addRow("Server command", self._command)
         layout.addLayout(form)
         buttons = QHBoxLayout()
         self._select = QPushButton("Select Subject")
@@ -80,7 +86,11 @@ class MamDocker(DockWidget):
         layout.addStretch(1)
         self.setWidget(root)
 
+    def _wire(self) -> None:
+        """Connect the widgets once they hold the stored settings (loading them must not save)."""
         self._endpoint.editingFinished.connect(self._save)
+        self._timeout.editingFinished.connect(self._save)
+        self._command.editingFinished.connect(self._save)
         self._guidance.currentTextChanged.connect(self._save)
         self._source.currentTextChanged.connect(self._save)
         self._refine.toggled.connect(self._save)
@@ -96,13 +106,16 @@ class MamDocker(DockWidget):
         self._guidance.setCurrentText(s.guidance)
         self._source.setCurrentText(s.source)
         self._refine.setChecked(s.refine)
+        self._timeout.setText(f"{s.timeout_s:g}")
+        self._command.setText(s.server_command)
 
     def _save(self, *_args) -> None:
         s = load_settings()
         try:
             for name, text in (("endpoint", self._endpoint.text()), ("guidance", self._guidance.currentText()),
                                ("source", self._source.currentText()),
-                               ("refine", "true" if self._refine.isChecked() else "false")):
+                               ("refine", "true" if self._refine.isChecked() else "false"),
+                               ("timeout_s", self._timeout.text()), ("server_command", self._command.text())):
                 s = s.with_value(name, text)
         except SettingsError as exc:
             self._message.setText(str(exc))
