@@ -1,0 +1,152 @@
+"""`python -m mam_engine.bench`: the reference MAM path against the fast path on one image, in one process.
+
+Prints per-stage medians, the ratios the speed goals are stated in, peak memory and the largest alpha difference
+between the paths. No weights here? Seeded random weights of the real architecture time the same; their masks are
+arbitrary, so the subject-size figures use synthetic SAM masks of a stated coverage.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import resource
+import statistics
+import time
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from PIL import Image
+
+from .embedding_cache import image_digest
+from .engine import MattingEngine, _Decoded
+from .image_io import read_rgb
+from .prompt import make_prompt
+
+DEFAULT_IMAGE = Path(__file__).resolve().parents[2] / "shared" / "data" / "sam-notebook-images" / "truck.jpg"
+
+
+def _image(path: str | None, size: int) -> tuple[np.ndarray, str]:
+    source = Path(path) if path else DEFAULT_IMAGE
+    if source.is_file():
+        img = Image.fromarray(read_rgb(source))
+        scale = size / max(img.size)
+        img = img.resize((round(img.width * scale), round(img.height * scale)), Image.BILINEAR)
+        return np.asarray(img), f"{source.name} resized to {img.width}×{img.height}"
+    yy, xx = np.mgrid[0:size, 0:size]
+    synthetic = np.dstack((xx * 255 // size, yy * 255 // size, (xx + yy) * 127 // size)).astype(np.uint8)
+    return synthetic, f"synthetic gradient {size}×{size} ({source} not found)"
+
+
+def _prompts(h: int, w: int, n: int) -> list[dict]:
+    """Varied boxes and clicks around the middle, as an artist's successive tries."""
+    out = []
+    for i in range(n):
+        f = 0.15 + 0.05 * (i % 4)
+        box = (w * f, h * f, w * (1 - f), h * (1 - f))
+        out.append({"box": box} if i % 2 == 0 else {"points": [(w * (0.4 + 0.03 * i), h * 0.5, 1)], "box": box})
+    return out
+
+
+def _median(values: Sequence[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def _stage_medians(timings: list[dict[str, float]]) -> dict[str, float]:
+    keys = sorted({k for t in timings for k in t})
+    return {k: _median([t[k] for t in timings if k in t]) for k in keys}
+
+
+def _fmt(stages: dict[str, float]) -> str:
+    return "  ".join(f"{k} {v * 1000:.0f} ms" for k, v in stages.items())
+
+
+def _synthetic_window_time(engine: MattingEngine, image: np.ndarray, coverage: float, runs: int) -> float:
+    """decode + M2M + fusion for a SAM mask covering `coverage` of the frame (a centred ellipse)."""
+    h, w = image.shape[:2]
+    yy, xx = np.mgrid[0:h, 0:w]
+    r = np.sqrt(coverage / np.pi)
+    post = ((yy / h - 0.5) ** 2 + (xx / w - 0.5) ** 2) < r * r
+    engine.matte(image, box=(w * 0.3, h * 0.3, w * 0.7, h * 0.7))
+    encoded = engine.cache.get(image_digest(image))
+    guide = torch.tensor(np.asarray(Image.fromarray(post.astype(np.uint8) * 255).resize(encoded.frame.resized[::-1])))
+    grid = torch.zeros(1, 1, 1024, 1024)
+    grid[0, 0, : guide.shape[0], : guide.shape[1]] = (guide > 127).float()
+    grid = torch.nn.functional.interpolate(grid, size=(256, 256), mode="nearest").to(engine.device)
+    decoded = _Decoded(guide=grid, post=post, score=1.0)
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        with torch.inference_mode():
+            engine._decode(encoded, _prompt_for(engine, image))
+            engine._matte_region(encoded, decoded, "alpha", {}, lambda s, f: None)
+        times.append(time.perf_counter() - t0)
+    return _median(times)
+
+
+def _prompt_for(engine: MattingEngine, image: np.ndarray):
+    h, w = image.shape[:2]
+    return make_prompt(image.shape, box=(w * 0.3, h * 0.3, w * 0.7, h * 0.7))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m mam_engine.bench", description=__doc__.splitlines()[0])
+    p.add_argument("--image", help=f"photo to use (default {DEFAULT_IMAGE.name} from ../shared/data)")
+    p.add_argument("--size", type=int, default=1024, help="long side the photo is resized to (default 1024)")
+    p.add_argument("--model-type", default="vit_b")
+    p.add_argument("--sam-checkpoint")
+    p.add_argument("--m2m-checkpoint")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--runs", type=int, default=3, help="first-prompt runs per path (each re-encodes)")
+    p.add_argument("--reprompts", type=int, default=6, help="re-prompts on the cached embedding")
+    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--skip-reference", action="store_true", help="time only the fast path")
+    args = p.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    seed = None if (args.sam_checkpoint or args.m2m_checkpoint) else 0
+    image, described = _image(args.image, args.size)
+    h, w = image.shape[:2]
+
+    def engine(path: str, cache: int) -> MattingEngine:
+        return MattingEngine(args.sam_checkpoint, args.m2m_checkpoint, model_type=args.model_type,
+                             device=args.device, random_weights_seed=seed, path=path, cache_bytes=cache)
+
+    fast = engine("fast", 1 << 30)
+    print(f"machine: {platform.machine()} {platform.processor() or ''} {os.cpu_count()} cpus, "
+          f"torch {torch.__version__} ({torch.get_num_threads()} threads), device {fast.device}")
+    print(f"model: {args.model_type}, weights: {'checkpoints' if seed is None else 'seeded random (seed 0)'}")
+    print(f"image: {described}")
+    prompts = _prompts(h, w, max(args.runs, args.reprompts))
+
+    first = []
+    for prompt in prompts[: args.runs]:
+        fast.cache = type(fast.cache)(fast.cache.max_bytes)
+        first.append(fast.matte(image, **prompt))
+    re = [fast.matte(image, **prompt) for prompt in prompts[: args.reprompts]]
+    first_t, re_t = _median([r.timings["total"] for r in first]), _median([r.timings["total"] for r in re])
+    print(f"fast first prompt   median {first_t:.3f} s   ({_fmt(_stage_medians([r.timings for r in first]))})")
+    print(f"fast re-prompt      median {re_t:.3f} s   ({_fmt(_stage_medians([r.timings for r in re]))})")
+    print(f"ratio first / re-prompt: {first_t / re_t:.1f}x")
+    for coverage in (0.1, 0.4, 1.0):
+        t = _synthetic_window_time(fast, image, coverage, max(args.reprompts // 2, 2))
+        print(f"fast re-prompt, SAM mask covering {coverage:.0%} of the frame: median {t:.3f} s (decode+M2M+fusion)")
+
+    if not args.skip_reference:
+        ref = engine("reference", 0)
+        refs = [ref.matte(image, **prompt) for prompt in prompts[: args.runs]]
+        ref_t = _median([r.timings["total"] for r in refs])
+        print(f"reference per prompt median {ref_t:.3f} s   ({_fmt(_stage_medians([r.timings for r in refs]))})")
+        print(f"speed-up first prompt (reference / fast first): {ref_t / first_t:.2f}x")
+        print(f"speed-up re-prompt (reference / fast re-prompt): {ref_t / re_t:.1f}x")
+        diffs = [float(np.abs(a.alpha - b.alpha).max()) for a, b in zip(refs, first)]
+        print(f"max |alpha(reference) - alpha(fast)| over {len(diffs)} prompts: {max(diffs):.2e}")
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"peak resident memory: {peak_mb:.0f} MiB" + (
+        f", CUDA peak {torch.cuda.max_memory_allocated() / 2**20:.0f} MiB" if fast.device.type == "cuda" else ""))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
