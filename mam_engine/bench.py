@@ -100,6 +100,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--device", default="auto")
     p.add_argument("--runs", type=int, default=3, help="first-prompt runs per path (each re-encodes)")
     p.add_argument("--reprompts", type=int, default=6, help="re-prompts on the cached embedding")
+    p.add_argument("--precision", default="fp32", choices=("fp32", "bf16", "fp16"),
+                   help="precision of the fast path (the reference is always fp32); the alpha error is printed")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--skip-reference", action="store_true", help="time only the fast path")
     args = p.parse_args(argv)
@@ -109,13 +111,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     image, described = _image(args.image, args.size)
     h, w = image.shape[:2]
 
-    def engine(path: str, cache: int) -> MattingEngine:
-        return MattingEngine(args.sam_checkpoint, args.m2m_checkpoint, model_type=args.model_type,
-                             device=args.device, random_weights_seed=seed, path=path, cache_bytes=cache)
+    def engine(path: str, cache: int, precision: str = "fp32") -> MattingEngine:
+        return MattingEngine(args.sam_checkpoint, args.m2m_checkpoint, model_type=args.model_type, device=args.device,
+                             random_weights_seed=seed, path=path, cache_bytes=cache, precision=precision)
 
-    fast = engine("fast", 1 << 30)
+    fast = engine("fast", 1 << 30, args.precision)
     print(f"machine: {platform.machine()} {platform.processor() or ''} {os.cpu_count()} cpus, "
           f"torch {torch.__version__} ({torch.get_num_threads()} threads), device {fast.device}")
+    print(f"fast path precision: {args.precision}")
     print(f"model: {args.model_type}, weights: {'checkpoints' if seed is None else 'seeded random (seed 0)'}")
     print(f"image: {described}")
     prompts = _prompts(h, w, max(args.runs, args.reprompts))

@@ -1,6 +1,7 @@
 """MattingEngine: SAM + M2M + fusion behind one call, with image embeddings cached across prompts."""
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from dataclasses import dataclass, field
@@ -31,6 +32,9 @@ DEFAULT_CACHE_BYTES = 1 << 30
 # "reference": MAM's literal computation (SAM's own attention, full-frame M2M with spectral norm and BatchNorm as
 # stored, full-image fusion), kept for the benchmark and the equivalence tests.
 PATHS = ("fast", "reference")
+# Lower precisions change the numbers: opt-in, with their error printed by the benchmark. fp32 is exact.
+PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+_PRECISION_DEVICES = {"bf16": ("cpu", "cuda"), "fp16": ("cuda",)}
 
 
 class MatteCancelled(Exception):
@@ -63,14 +67,21 @@ class MattingEngine:
         cache_bytes: int = DEFAULT_CACHE_BYTES,
         random_weights_seed: int | None = None,
         path: str = "fast",
+        precision: str = "fp32",
     ) -> None:
         if path not in PATHS:
             raise ValueError(f"unknown path {path!r}; choose one of {', '.join(PATHS)}")
+        if precision not in PRECISIONS:
+            raise ValueError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
         if model_type not in SAM_CONFIGS:
             raise ValueError(f"unknown model_type {model_type!r}; choose one of {', '.join(SAM_CONFIGS)}")
         self.model_type = model_type
         self.path = path
         self.device = resolve_device(device)
+        if precision != "fp32" and self.device.type not in _PRECISION_DEVICES[precision]:
+            raise ValueError(f"precision {precision!r} needs a {' or '.join(_PRECISION_DEVICES[precision])} device, "
+                             f"not {self.device.type}")
+        self.precision = precision
         self.cache = EmbeddingCache(cache_bytes)
         self._lock = threading.Lock()
         self._info: dict[str, object] = {}
@@ -111,7 +122,7 @@ class MattingEngine:
 
     def describe(self) -> dict[str, object]:
         return {"model_type": self.model_type, "backend": "mam", "device": str(self.device), "loaded": True,
-                "path": self.path,
+                "path": self.path, "precision": self.precision,
                 **self._info, "cache": self.cache.stats()}
 
     def has_embedding(self, key: str) -> bool:
@@ -136,7 +147,7 @@ class MattingEngine:
         key = image_key or image_digest(image)
         timings: dict[str, float] = {}
         start = time.perf_counter()
-        with self._lock, torch.inference_mode():
+        with self._lock, torch.inference_mode(), self._autocast():
             encoded = self.cache.get(key)
             if encoded is None:
                 report("encode", 0.0)
@@ -155,6 +166,10 @@ class MattingEngine:
         report("done", 1.0)
         notes = [] if decoded.post.any() else ["SAM found no subject for this prompt: the matte is empty"]
         return MatteResult(alpha=alpha, mask=decoded.post, score=decoded.score, timings=timings, notes=notes)
+
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        dtype = PRECISIONS[self.precision]
+        return contextlib.nullcontext() if dtype is None else torch.autocast(self.device.type, dtype=dtype)
 
     def _timed(self, timings: dict[str, float], stage: str, fn: Callable, *args: object):
         t0 = time.perf_counter()
@@ -195,8 +210,9 @@ class MattingEngine:
         )
         idx = int(torch.argmax(iou[0]))
         best = low_res[:, idx : idx + 1]
-        post = sam.postprocess_masks(best, frame.resized, frame.original)[0, 0] > sam.mask_threshold
-        return _Decoded(guide=(best > 0).float(), post=post.cpu().numpy(), score=float(iou[0, idx]))
+        post = sam.postprocess_masks(best.float(), frame.resized, frame.original)[0, 0] > sam.mask_threshold
+        return _Decoded(guide=(best > 0).to(encoded.model_image.dtype), post=post.cpu().numpy(),
+                        score=float(iou[0, idx]))
 
     def _matte_region(
         self, encoded: Encoded, decoded: _Decoded, guidance: str, timings: dict[str, float], report: ProgressCallback
