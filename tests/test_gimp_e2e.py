@@ -113,7 +113,7 @@ def _run_gimp(root: Path, mode: str, endpoint: str, photo: dict) -> tuple[dict, 
     subprocess.run(["mount", "-t", "proc", "proc", str(root / "proc")], check=True)
     xvfb = None
     try:
-        if mode == "undo":
+        if mode == "gui":
             xvfb, display = _start_xvfb(root)
             command = ["chroot", str(root), *env, f"DISPLAY={display}", "gimp-3.0", "--no-splash", *batch]
         else:
@@ -190,15 +190,28 @@ def test_daemon_down_gives_the_start_command(batch_session):
     assert "mam-server --endpoint tcp://127.0.0.1:" in report["down_run"]["message"]
 
 
-def test_one_undo_step_takes_back_each_command_and_nothing_more(editors_root, daemon, photo):
-    report, out = _run_gimp(editors_root, "undo", daemon.endpoint, photo)
+@pytest.fixture(scope="module")
+def gui_session(editors_root, daemon, photo):
+    report, out = _run_gimp(editors_root, "gui", daemon.endpoint, photo)
+    yield report, out
     shutil.rmtree(out.parent, ignore_errors=True)
+
+
+def test_one_undo_step_takes_back_each_command_and_nothing_more(gui_session):
+    report, _ = gui_session
     assert report["mask_run"]["status"] == "success" and report["mask_before_undo"]
     assert report["mask_undone"], "Ctrl+Z left the new layer mask in place"
     assert report["selection_kept_by_mask_undo"], "one Ctrl+Z undid more than the plug-in's step"
-    assert report["replace_run"]["status"] == "success" and report["mask_replaced"]
-    assert report["own_mask_restored"], "Ctrl+Z did not bring back the mask the plug-in replaced"
     assert report["select_run"]["status"] == "success" and report["selection_changed"]
     assert report["selection_restored"], "Ctrl+Z did not give the rectangle selection back"
     assert report["channels_after_undo"] == 0
     assert report["own_mask_kept_by_selection_undo"], "one Ctrl+Z undid more than Select Subject's step"
+
+
+def test_menu_run_asks_before_replacing_a_mask(gui_session, expected_alpha):
+    report, out = gui_session
+    assert report["declined_run"]["status"] == "cancel"
+    assert report["own_mask_kept_when_declined"]
+    assert report["interactive_run"] == {"status": "success", "message": ""}
+    assert np.array_equal(_dump(out, "interactive_mask.raw", expected_alpha.shape), expected_alpha)
+    assert report["own_mask_restored"], "Ctrl+Z did not bring back the mask the plug-in replaced"

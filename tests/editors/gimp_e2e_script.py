@@ -3,11 +3,13 @@
 Reads a job (JSON, path in $MAM_E2E_JOB), drives the installed plug-in through the PDB exactly as
 a batch user would, and writes what GIMP ended up holding (raw GEGL bytes, statuses, messages) to
 the job's output folder for the pytest side to check. Mode "batch" runs in gimp-console; mode
-"undo" runs in the GUI under Xvfb, because GIMP's PDB has no undo procedure: it presses Ctrl+Z.
+"gui" runs in GIMP's GUI under Xvfb, because GIMP's PDB has no undo procedure (it presses Ctrl+Z)
+and the interactive run mode shows dialogs (it answers them with keys).
 """
 import json
 import os
 import subprocess
+import threading
 import time
 
 import gi
@@ -37,10 +39,10 @@ def add_path(image, name, x, y):
     return path
 
 
-def run_procedure(name, image, layer, **options):
+def run_procedure(name, image, layer, run_mode=Gimp.RunMode.NONINTERACTIVE, **options):
     proc = Gimp.get_pdb().lookup_procedure(name)
     config = proc.create_config()
-    config.set_property("run-mode", Gimp.RunMode.NONINTERACTIVE)
+    config.set_property("run-mode", run_mode)
     config.set_property("image", image)
     config.set_core_object_array("drawables", [layer])
     for key, value in options.items():
@@ -55,14 +57,29 @@ def selection_bytes(image):
     return read(image.get_selection(), 0, 0, image.get_width(), image.get_height(), "Y u8")
 
 
+def press(window_title, keys):
+    """Focuses the newest visible window whose title matches, waiting for it, and types `keys`."""
+    found = subprocess.run(["xdotool", "search", "--sync", "--onlyvisible", "--name", window_title],
+                           capture_output=True, text=True, check=True, timeout=60).stdout.split()
+    subprocess.run(["xdotool", "windowfocus", "--sync", found[-1]], check=True)
+    time.sleep(0.5)
+    subprocess.run(["xdotool", "key", keys], check=True)
+
+
+def run_interactive(name, image, layer, answers, **options):
+    """Runs the procedure in interactive mode, its dialog prefilled with `options`; a helper thread
+    answers its dialogs in turn, each (window title, keys)."""
+    helper = threading.Thread(target=lambda: [press(title, keys) for title, keys in answers], daemon=True)
+    helper.start()
+    result = run_procedure(name, image, layer, run_mode=Gimp.RunMode.INTERACTIVE, **options)
+    helper.join(5)
+    return result
+
+
 def press_undo(image, undone):
     """Ctrl+Z in the image window (its title ends with the image size); waits until `undone()`
     holds or 30 s pass, and returns whether it held."""
-    title = f"{image.get_width()}x{image.get_height()}"
-    found = subprocess.run(["xdotool", "search", "--sync", "--onlyvisible", "--name", title],
-                           capture_output=True, text=True, check=True, timeout=60).stdout.split()
-    subprocess.run(["xdotool", "windowfocus", "--sync", found[-1]], check=True)
-    subprocess.run(["xdotool", "key", "ctrl+z"], check=True)
+    press(f"{image.get_width()}x{image.get_height()}", "ctrl+z")
     deadline = time.monotonic() + 30
     while not undone() and time.monotonic() < deadline:
         time.sleep(0.2)
@@ -70,7 +87,8 @@ def press_undo(image, undone):
 
 
 def mask_bytes(layer):
-    return read(layer.get_mask(), 0, 0, layer.get_width(), layer.get_height(), "Y u8")
+    mask = layer.get_mask()
+    return b"" if mask is None else read(mask, 0, 0, layer.get_width(), layer.get_height(), "Y u8")
 
 
 image = Gimp.file_load(Gimp.RunMode.NONINTERACTIVE, Gio.File.new_for_path(job["photo"]))
@@ -106,14 +124,21 @@ else:
     report["mask_before_undo"] = layer.get_mask() is not None
     report["mask_undone"] = press_undo(image, lambda: layer.get_mask() is None)
     report["selection_kept_by_mask_undo"] = selection_bytes(image) == selection_before
-    # 2. Replacing the artist's own mask: one Ctrl+Z brings that mask back.
+    # 2. From the menu, on a layer with the artist's own mask: the dialog's OK, then the question
+    #    whether to replace the mask. "No" (the default) leaves everything alone; "Yes" replaces it,
+    #    and one Ctrl+Z brings the artist's mask back.
     layer.add_mask(layer.create_mask(Gimp.AddMaskType.WHITE))
     own_mask = mask_bytes(layer)
-    report["replace_run"] = run_procedure("plug-in-mam-add-layer-mask", image, layer, output="mask",
-                                          **dict(common, replace_mask=True))
-    report["mask_replaced"] = mask_bytes(layer) != own_mask
-    report["own_mask_restored"] = press_undo(image, lambda: layer.get_mask() is not None
-                                             and mask_bytes(layer) == own_mask)
+    dialog, question = "Add Layer Mask from Subject", "Matting Anything"
+    report["declined_run"] = run_interactive("plug-in-mam-add-layer-mask", image, layer,
+                                             [(dialog, "Return"), (question, "Return")],
+                                             endpoint=job["endpoint"])
+    report["own_mask_kept_when_declined"] = mask_bytes(layer) == own_mask
+    report["interactive_run"] = run_interactive("plug-in-mam-add-layer-mask", image, layer,
+                                                [(dialog, "Return"), (question, "alt+y")],
+                                                endpoint=job["endpoint"])
+    save("interactive_mask.raw", mask_bytes(layer))
+    report["own_mask_restored"] = press_undo(image, lambda: mask_bytes(layer) == own_mask)
     # 3. Select Subject: one Ctrl+Z gives the rectangle back and leaves no scratch channel.
     report["select_run"] = run_procedure("plug-in-mam-select-subject", image, layer, output="selection", **common)
     report["selection_changed"] = selection_bytes(image) != selection_before

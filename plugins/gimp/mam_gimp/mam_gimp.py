@@ -153,8 +153,8 @@ def _confirm_replace(layer: Gimp.Layer) -> bool:
     gi.require_version("Gtk", "3.0")
     from gi.repository import Gtk
 
-    dialog = Gtk.MessageDialog(message_type=Gtk.MessageType.QUESTION, buttons=Gtk.ButtonsType.YES_NO,
-                               text=mask_exists(layer.get_name()))
+    dialog = Gtk.MessageDialog(title="Matting Anything", message_type=Gtk.MessageType.QUESTION,
+                               buttons=Gtk.ButtonsType.YES_NO, text=mask_exists(layer.get_name()))
     answer = dialog.run()
     dialog.destroy()
     return answer == Gtk.ResponseType.YES
@@ -219,11 +219,11 @@ def _add_arguments(procedure: Gimp.Procedure, default_output: str) -> None:
     guidance = Gimp.Choice.new()
     guidance.add("alpha", 0, "Soft alpha matte", "M2M's alpha: hair and fur stay soft")
     guidance.add("mask", 1, "Hard mask", "SAM's binary mask, without matting")
-    procedure.add_choice_argument("guidance", "_Result", "Soft matte or hard mask", guidance, "alpha", rw)
+    procedure.add_choice_argument("guidance", "_Guidance", "Soft matte or hard mask", guidance, "alpha", rw)
     output = Gimp.Choice.new()
     output.add("mask", 0, "Layer mask", "Add the matte as the active layer's mask")
     output.add("selection", 1, "Selection", "Replace the selection with the matte")
-    procedure.add_choice_argument("output", "_Output", "Where the matte goes", output, default_output, rw)
+    procedure.add_choice_argument("output", "Ou_tput", "Where the matte goes", output, default_output, rw)
     procedure.add_boolean_argument("replace-mask", "Re_place an existing layer mask",
                                    "Overwrite the layer's mask without asking", False, rw)
     procedure.add_boolean_argument("refine-selection", "Re_fine the selection",
