@@ -34,7 +34,8 @@ class BindError(Exception):
 
 class Daemon:
     def __init__(self, engine, endpoint: str, limits: Limits, store: ImageStore,
-                 curve: CurveConfig | None = None, model_info: dict | None = None) -> None:
+                 curve: CurveConfig | None = None, model_info: dict | None = None,
+                 stop_event: threading.Event | None = None) -> None:
         self.engine = engine
         self.endpoint = endpoint
         self.limits = limits
@@ -42,7 +43,7 @@ class Daemon:
         self.curve = curve
         self.model_info = model_info or {}
         self.started = time.monotonic()
-        self.stop_event = threading.Event()
+        self.stop_event = stop_event or threading.Event()
         self._clients: OrderedDict[bytes, float] = OrderedDict()
         self.context = zmq.Context()
         self.router = self.context.socket(zmq.ROUTER)

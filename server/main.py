@@ -9,6 +9,7 @@ import argparse
 import logging
 import signal
 import sys
+import threading
 
 from .daemon import BindError, Daemon
 from .image_store import ImageStore
@@ -82,6 +83,10 @@ def main(argv: list[str] | None = None) -> int:
     except SecurityConfigError as exc:
         print(f"mam-server: {exc}", file=sys.stderr)
         return 2
+    stop = threading.Event()  # set from now on, so a signal during the model load still exits cleanly
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    log.info("event=loading_model model_type=%s device=%s", args.model_type, args.device)
     from mam_engine import MattingEngine  # after argument checks: importing torch takes seconds
 
     try:
@@ -94,14 +99,14 @@ def main(argv: list[str] | None = None) -> int:
     model_info = {"random_weights": args.random_weights is not None, "random_weights_seed": args.random_weights}
     if args.random_weights is not None:
         log.warning("event=random_weights seed=%d note='mattes are meaningless; for tests only'", args.random_weights)
-    daemon = Daemon(engine, args.endpoint, limits, ImageStore(args.image_cache_bytes), curve, model_info)
+    if stop.is_set():
+        return 0
+    daemon = Daemon(engine, args.endpoint, limits, ImageStore(args.image_cache_bytes), curve, model_info, stop)
     try:
         daemon.bind()
     except (BindError, SecurityConfigError) as exc:
         print(f"mam-server: {exc}", file=sys.stderr)
         return 2
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: daemon.stop_event.set())
     daemon.serve()
     return 0
 

@@ -52,6 +52,18 @@ def test_model_that_cannot_load_exits_1_with_the_reason(tmp_path):
     assert "cannot load the model" in out and "vit_q" in out and "Traceback" not in out
 
 
+def test_sigterm_while_the_model_loads_exits_0(tmp_path):
+    log = tmp_path / "daemon.log"
+    proc = start_process("--endpoint", f"tcp://127.0.0.1:{free_port()}", "--model-type", "tiny",
+                         "--random-weights", "0", "--device", "cpu", log_path=log)
+    deadline = time.monotonic() + 60
+    while "event=loading_model" not in log.read_text() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert proc.poll() is None, log.read_text()  # still inside the torch import / model build
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(120) == 0, log.read_text()
+
+
 def test_sigterm_ends_running_and_queued_requests_and_exits_0():
     image = np.random.default_rng(11).integers(0, 256, (40, 40, 3), dtype=np.uint8)
     with running_daemon("--device", "cpu") as daemon:
