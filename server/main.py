@@ -33,6 +33,10 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--random-weights", type=int, metavar="SEED",
                    help="use randomly initialised weights from SEED instead of checkpoints (tests only: the "
                         "mattes are meaningless; hello says so)")
+    m.add_argument("--path", default="fast", help="engine computation: fast (default; same numbers within float "
+                                                  "rounding) or reference (MAM's literal computation)")
+    m.add_argument("--precision", default="fp32", help="fp32 (default, exact), bf16 (CPU/CUDA) or fp16 (CUDA): "
+                                                       "lower precisions change the mattes slightly")
     m.add_argument("--embedding-cache-bytes", type=int, default=1 << 30,
                    help="bytes of image embeddings kept (default %(default)s)")
     lim = p.add_argument_group("limits")
@@ -92,7 +96,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         engine = MattingEngine(sam_checkpoint=args.sam_checkpoint, m2m_checkpoint=args.m2m_checkpoint,
                                model_type=args.model_type, device=args.device,
-                               cache_bytes=args.embedding_cache_bytes, random_weights_seed=args.random_weights)
+                               cache_bytes=args.embedding_cache_bytes, random_weights_seed=args.random_weights,
+                               path=args.path, precision=args.precision)
     except Exception as exc:  # missing/corrupt checkpoints, unknown model or device: say which, no traceback
         print(f"mam-server: cannot load the model: {exc}", file=sys.stderr)
         return 1
