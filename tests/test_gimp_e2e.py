@@ -28,6 +28,7 @@ ENSURE_ROOT = ROOT / "tests" / "editors" / "ensure_root.sh"
 SCRIPT = ROOT / "tests" / "editors" / "gimp_e2e_script.py"
 INSTALLER = ROOT / "plugins" / "gimp" / "install.py"
 PHOTO = "GT01"
+PAD = (24, 16)  # where the high-bit-depth check moves the layer on a larger canvas
 GIMP_TIMEOUT_S = 300
 
 pytestmark = [pytest.mark.editors, pytest.mark.timeout(1800)]
@@ -69,15 +70,20 @@ def daemon():
 
 @pytest.fixture(scope="module")
 def expected_alpha(daemon, photo) -> np.ndarray:
-    """The daemon's alpha for the prompt the plug-in should derive, asked directly from the host."""
-    rgba = photo["rgba"]
-    height, width = rgba.shape[:2]
-    pixels = rgba.tobytes()
+    """The daemon's 8-bit alpha for the photo as GIMP loads it (RGBA8)."""
+    return _direct_alpha(daemon.endpoint, photo, photo["rgba"].tobytes(), "RGBA8", 4, 8)
+
+
+def _direct_alpha(endpoint: str, photo: dict, pixels: bytes, fmt: str, bytes_per_pixel: int, depth: int) -> np.ndarray:
+    """The daemon's alpha for the prompt the plug-in should derive, asked directly from the host
+    with the harness's own pyzmq client."""
+    height, width = photo["rgba"].shape[:2]
     prompt = {"box": photo["box"], "points": [photo["foreground"] + [1], photo["background"] + [0]]}
-    with WireClient(daemon.endpoint) as client:
-        client.matte("direct", pixels=pixels, spec={"width": width, "height": height, "format": "RGBA8",
-                                                    "stride": width * 4, "digest": _digest(pixels)},
-                     prompt=prompt, options={"guidance": "alpha", "depth": 8, "crop": False})
+    spec = {"width": width, "height": height, "format": fmt, "stride": width * bytes_per_pixel,
+            "digest": _digest(pixels)}
+    with WireClient(endpoint) as client:
+        client.matte("direct", pixels=pixels, spec=spec, prompt=prompt,
+                     options={"guidance": "alpha", "depth": depth, "crop": False})
         reply = client.wait_for("direct")
     assert reply.type == "result", reply.header
     alpha = alpha_array(reply)
@@ -104,7 +110,7 @@ def _run_gimp(root: Path, mode: str, endpoint: str, photo: dict) -> tuple[dict, 
     shutil.copy(photo["path"], home / f"{PHOTO}.png")
     shutil.copy(SCRIPT, home / "script.py")
     job = {"mode": mode, "photo": str(home_in_root / f"{PHOTO}.png"), "endpoint": endpoint,
-           "dead_endpoint": f"tcp://127.0.0.1:{free_port()}", "box": photo["box"],
+           "dead_endpoint": f"tcp://127.0.0.1:{free_port()}", "box": photo["box"], "pad": PAD,
            "foreground": photo["foreground"], "background": photo["background"], "out_dir": str(home_in_root / "out")}
     (home / "job.json").write_text(json.dumps(job))
     env = ["env", f"HOME={home_in_root}", f"MAM_E2E_JOB={home_in_root / 'job.json'}"]
@@ -182,6 +188,28 @@ def test_batch_select_subject_makes_the_alpha_the_selection(batch_session, expec
     assert report["select_run"] == {"status": "success", "message": ""}
     assert np.array_equal(_dump(out, "selection.raw", expected_alpha.shape), expected_alpha)
     assert report["channels_after_select"] == 0, "the scratch channel was left in the image"
+
+
+def test_float_image_with_offset_layer_gets_a_16_bit_matte_in_place(batch_session, daemon, photo):
+    report, out = batch_session
+    height, width = photo["rgba"].shape[:2]
+    deep = report["deep"]
+    assert deep["precision"] == "GIMP_PRECISION_FLOAT_NON_LINEAR"
+    assert deep["offsets"] == list(PAD)
+    sent = (out / "deep_layer_rgbaf32.raw").read_bytes()
+    # GEGL hands the plug-in the photo as floats: the 8-bit values over 255.
+    np.testing.assert_allclose(np.frombuffer(sent, "<f4").reshape(height, width, 4), photo["rgba"] / 255.0,
+                               atol=1e-6)
+    expected = _direct_alpha(daemon.endpoint, photo, sent, "RGBAF32", 16, 16)
+    assert deep["mask_run"] == {"status": "success", "message": ""}
+    assert np.array_equal(np.frombuffer((out / "deep_mask_u16.raw").read_bytes(), "<u2").reshape(height, width),
+                          expected)
+    assert deep["select_run"] == {"status": "success", "message": ""}
+    canvas_w, canvas_h = deep["canvas"]
+    selection = np.frombuffer((out / "deep_selection_u16.raw").read_bytes(), "<u2").reshape(canvas_h, canvas_w)
+    placed = np.zeros_like(selection)
+    placed[PAD[1]:PAD[1] + height, PAD[0]:PAD[0] + width] = expected
+    assert np.array_equal(selection, placed)
 
 
 def test_daemon_down_gives_the_start_command(batch_session):

@@ -116,6 +116,24 @@ if job["mode"] == "batch":
     report["channels_after_select"] = len(image.get_channels())
     report["down_run"] = run_procedure("plug-in-mam-select-subject", image, layer, output="selection",
                                        **dict(common, endpoint=job["dead_endpoint"]))
+    # High bit depth and a layer that is not at the canvas origin: a float copy of the image on a
+    # larger canvas, so the layer sits at PAD; the prompt moves with it.
+    deep = image.duplicate()
+    deep.convert_precision(Gimp.Precision.FLOAT_NON_LINEAR)
+    pad_x, pad_y = job["pad"]
+    deep.resize(w + 2 * pad_x, h + 2 * pad_y, pad_x, pad_y)
+    Gimp.Image.select_rectangle(deep, Gimp.ChannelOps.REPLACE, x0 + pad_x, y0 + pad_y, x1 - x0, y1 - y0)
+    deep.set_selected_paths([p for p in deep.get_paths() if p.get_name() == "Subject"])
+    deep_layer = deep.get_layers()[0]
+    report["deep"] = {"precision": deep.get_precision().value_name, "offsets": list(deep_layer.get_offsets()[1:]),
+                      "canvas": [deep.get_width(), deep.get_height()]}
+    save("deep_layer_rgbaf32.raw", read(deep_layer, 0, 0, w, h, "R'G'B'A float"))
+    report["deep"]["mask_run"] = run_procedure("plug-in-mam-add-layer-mask", deep, deep_layer, output="mask",
+                                               **dict(common, replace_mask=True))
+    save("deep_mask_u16.raw", read(deep_layer.get_mask(), 0, 0, w, h, "Y u16"))
+    report["deep"]["select_run"] = run_procedure("plug-in-mam-select-subject", deep, deep_layer,
+                                                 output="selection", **common)
+    save("deep_selection_u16.raw", read(deep.get_selection(), 0, 0, deep.get_width(), deep.get_height(), "Y u16"))
 else:
     Gimp.Display.new(image)
     Gimp.displays_flush()
