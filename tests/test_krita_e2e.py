@@ -102,7 +102,9 @@ def _krita_session(root: Path, endpoint: str, photo: dict) -> tuple[dict, Path]:
         assert installed.returncode == 0 and "Imported plugin: Matting Anything" in installed.stdout, \
             f"Krita's plugin importer rejected the zip:\n{installed.stdout}\n{installed.stderr}"
         xvfb, display = _start_xvfb(root)
-        krita = subprocess.Popen(["chroot", str(root), "env", f"HOME={home_in_root}", f"DISPLAY={display}",
+        (home / "tmp").mkdir()   # Krita's swap files: gone with the run folder even though it exits hard
+        krita = subprocess.Popen(["chroot", str(root), "env", f"HOME={home_in_root}", f"TMPDIR={home_in_root / 'tmp'}",
+                                  f"DISPLAY={display}",
                                   f"MAM_KRITA_E2E={home_in_root / 'config.json'}", "krita", "--nosplash"],
                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
         try:
@@ -116,8 +118,10 @@ def _krita_session(root: Path, endpoint: str, photo: dict) -> tuple[dict, Path]:
             xvfb.wait(30)
         _unmount_proc(root)
     results_path = out / "results.json"
-    assert results_path.exists(), f"the Krita driver did not finish (rc {krita.returncode}):\n{log[-6000:]}"
-    results = json.loads(results_path.read_text())
+    results = json.loads(results_path.read_text()) if results_path.exists() else None
+    if results is None or "error" in results:
+        shutil.rmtree(home, ignore_errors=True)
+    assert results is not None, f"the Krita driver did not finish (rc {krita.returncode}):\n{log[-6000:]}"
     assert "error" not in results, results["error"] + "\n" + log[-4000:]
     return results, out
 
@@ -129,18 +133,25 @@ def _unmount_proc(root: Path) -> None:
 
 
 def _start_xvfb(root: Path) -> tuple[subprocess.Popen, str]:
-    """A virtual display inside the root; Xvfb picks a free display number and writes it to a pipe."""
-    read_fd, write_fd = os.pipe()
-    proc = subprocess.Popen(["chroot", str(root), "Xvfb", "-displayfd", str(write_fd), "-nolisten", "tcp",
-                             "-screen", "0", "1280x1024x24"], pass_fds=(write_fd,),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    os.close(write_fd)
-    with os.fdopen(read_fd) as pipe:
-        number = pipe.readline().strip()
-    if not number:
+    """A virtual display inside the root that answers a client. Xvfb picks a free display number and
+    writes it to a pipe. -noreset: by default Xvfb resets when its last client leaves, and a client
+    connecting during that reset (Krita connects more than once at start-up) is refused. The display
+    is probed (xdotool) and started again if it does not answer."""
+    for _attempt in range(3):
+        read_fd, write_fd = os.pipe()
+        proc = subprocess.Popen(["chroot", str(root), "Xvfb", "-displayfd", str(write_fd), "-nolisten", "tcp", "-noreset",
+                                 "-screen", "0", "1280x1024x24"], pass_fds=(write_fd,),
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        os.close(write_fd)
+        with os.fdopen(read_fd) as pipe:
+            display = f":{pipe.readline().strip()}"
+        probe = subprocess.run(["chroot", str(root), "env", f"DISPLAY={display}", "xdotool", "getdisplaygeometry"],
+                               capture_output=True, timeout=30)
+        if display != ":" and proc.poll() is None and probe.returncode == 0:
+            return proc, display
         proc.kill()
-        raise AssertionError("Xvfb did not start in the editors root")
-    return proc, f":{number}"
+        proc.wait()
+    raise AssertionError("Xvfb did not give a usable display in the editors root")
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ from .document_prompt import collect_prompt
 from .pixel_formats import UnsupportedColorSpace
 from .prompts import PromptError
 from .settings import Settings, SettingsError, load, start_hint
-from .worker import CANCELLED, UNAVAILABLE, MatteWorker
+from .worker import CANCELLED, UNAVAILABLE, MatteWorker, shared_client
 
 SELECTION, MASK = "selection", "mask"
 TITLE = "Matting Anything"
@@ -75,7 +75,8 @@ class MatteController(QObject):
             return self._refuse(str(exc))
         self._job = {"doc": doc, "layer_id": layer.uniqueId() if layer is not None else None,
                      "target": target, "settings": settings}
-        worker = MatteWorker(settings.endpoint, settings.timeout_s, canvas, prompt, settings.guidance, self)
+        worker = MatteWorker(shared_client(settings.endpoint), settings.timeout_s, canvas, prompt,
+                             settings.guidance, self)
         worker.progress.connect(self.progress)
         worker.succeeded.connect(self._on_result)
         worker.failed.connect(self._on_failure)
@@ -109,15 +110,21 @@ class MatteController(QObject):
         if doc is None:
             self._end("discarded", "The image was closed before the matte arrived; nothing was changed.")
             return
-        if job["target"] == MASK:
-            layer = doc.nodeByUniqueID(job["layer_id"])
-            if layer is None:
-                self._end("discarded", "The layer was deleted before the matte arrived; nothing was changed.")
-                return
-            applying.apply_transparency_mask(doc, layer, result.alpha, result.x, result.y,
-                                             result.width, result.height)
-        else:
-            applying.apply_selection(doc, result.alpha, result.x, result.y, result.width, result.height)
+        layer = doc.nodeByUniqueID(job["layer_id"]) if job["target"] == MASK else None
+        if job["target"] == MASK and layer is None:
+            self._end("discarded", "The layer was deleted before the matte arrived; nothing was changed.")
+            return
+        try:
+            if layer is not None:
+                applying.apply_transparency_mask(doc, layer, result.alpha, result.x, result.y,
+                                                 result.width, result.height)
+            else:
+                applying.apply_selection(doc, result.alpha, result.x, result.y, result.width, result.height)
+        except Exception as exc:  # Krita refused the change: say so, and stay usable for the next request
+            text = f"Krita could not apply the matte ({type(exc).__name__}: {exc})."
+            self.notify(TITLE, text)
+            self._end("failed", text)
+            return
         total = sum(result.timings.values()) if result.timings else 0.0
         self._end("applied", f"Done (score {result.score:.2f}, {total:.1f} s).")
 

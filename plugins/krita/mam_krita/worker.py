@@ -8,9 +8,18 @@ from PyQt5.QtCore import QThread, pyqtSignal
 from .mam_client import DaemonTimeout, DaemonUnavailable, MamClient, MamError, MatteCancelled
 
 HELLO_TIMEOUT_S = 5.0
+_clients: dict = {}
 
 # failure kinds the controller turns into messages
 UNAVAILABLE, TIMEOUT, CANCELLED, ERROR = "unavailable", "timeout", "cancelled", "error"
+
+
+def shared_client(endpoint: str) -> MamClient:
+    """One connection per endpoint for the plugin's life (call from the UI thread): a canvas the
+    daemon has already seen then travels as its digest only. Calls on it are serialised."""
+    if endpoint not in _clients:
+        _clients[endpoint] = MamClient(endpoint, timeout=HELLO_TIMEOUT_S, client_name="mam_krita")
+    return _clients[endpoint]
 
 
 def failure_kind(exc: BaseException) -> str:
@@ -31,9 +40,9 @@ class MatteWorker(QThread):
     succeeded = pyqtSignal(object)          # mam_client.MatteResult
     failed = pyqtSignal(str, str)           # kind, message
 
-    def __init__(self, endpoint: str, timeout_s: float, canvas, prompt, guidance: str, parent=None):
+    def __init__(self, client: MamClient, timeout_s: float, canvas, prompt, guidance: str, parent=None):
         super().__init__(parent)
-        self._endpoint, self._timeout_s = endpoint, timeout_s
+        self._client, self._timeout_s = client, timeout_s
         self._canvas, self._prompt, self._guidance = canvas, prompt, guidance
         self._cancel = threading.Event()
 
@@ -43,20 +52,17 @@ class MatteWorker(QThread):
 
     def run(self) -> None:
         c, p = self._canvas, self._prompt
-        client = MamClient(self._endpoint, timeout=min(HELLO_TIMEOUT_S, self._timeout_s),
-                           matte_timeout=self._timeout_s, client_name="mam_krita")
         try:
-            result = client.matte(c.width, c.height, c.fmt, c.pixels, c.stride, box=p.box,
-                                  points=p.points or None, mask=p.mask, guidance=self._guidance, depth=8,
-                                  crop=True, on_progress=self.progress.emit, cancel_event=self._cancel)
+            result = self._client.matte(c.width, c.height, c.fmt, c.pixels, c.stride, box=p.box,
+                                        points=p.points or None, mask=p.mask, guidance=self._guidance, depth=8,
+                                        crop=True, on_progress=self.progress.emit, cancel_event=self._cancel,
+                                        timeout=self._timeout_s)
         except (MamError, DaemonUnavailable, DaemonTimeout, ValueError) as exc:
             self.failed.emit(failure_kind(exc), str(exc))
         except Exception as exc:  # a thread must report, never die silently and leave the UI waiting
             self.failed.emit(ERROR, f"unexpected {type(exc).__name__}: {exc}")
         else:
             self.succeeded.emit(result)
-        finally:
-            client.close()
 
 
 class HelloWorker(QThread):
