@@ -1,0 +1,219 @@
+"""Quality benchmarks on real ground truth (a command that prints tables, not a test).
+
+    python -m mam_engine.quality_bench refine      # refinement methods × coarse-mask variants, alphamatting-lowres
+    python -m mam_engine.quality_bench grabcut     # classic backend IoU from GT boxes, coco-tiny
+    python -m mam_engine.quality_bench foreground  # decontamination colour error, alphamatting-lowres
+
+Data default: ../shared/data next to the repository (see its README); --data overrides.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+import cv2
+import numpy as np
+
+from . import coarse_masks, metrics, refine_classic
+from .foreground import estimate_foreground
+from .segment_classic import grabcut
+
+DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+METRIC_NAMES = ("SAD", "MSE", "Grad", "Conn")
+
+
+def _read_rgb(path: Path) -> np.ndarray:
+    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if img is None:
+        raise SystemExit(f"cannot read image {path}")
+    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+
+
+def _alphamatting(data: Path, names: list[str] | None) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    root = data / "alphamatting-lowres"
+    if not root.is_dir():
+        raise SystemExit(f"alphamatting-lowres not found under {data} (see shared/data/README.md)")
+    files = sorted((root / "gt").glob("GT*.png"))
+    out = []
+    for gt_path in files:
+        if names and gt_path.stem not in names:
+            continue
+        gt = cv2.imread(str(gt_path), cv2.IMREAD_GRAYSCALE).astype(np.float32) / 255.0
+        out.append((gt_path.stem, _read_rgb(root / "input" / gt_path.name), gt))
+    return out
+
+
+def _feather(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """The simplest soft edge: the mask blurred over a third of the default band (a baseline, not an option)."""
+    sigma = refine_classic.default_band(mask.shape) / 3.0
+    return np.clip(cv2.GaussianBlur(mask.astype(np.float32), (0, 0), sigma), 0.0, 1.0)
+
+
+def _classic(solver: str) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    def run(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        r = refine_classic.refine(image, mask, solver=solver)
+        for note in r.notes:
+            print(f"    note: {note}", file=sys.stderr)
+        return r.alpha
+
+    return run
+
+
+METHODS: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
+    "binary": lambda image, mask: mask.astype(np.float32),
+    "feather": _feather,
+    **{f"classic-{s}": _classic(s) for s in refine_classic.LAPLACIANS},
+}
+
+
+def bench_refine(args: argparse.Namespace) -> None:
+    images = _alphamatting(args.data, args.images)
+    methods = args.methods or ["binary", "feather", f"classic-{refine_classic.DEFAULT_SOLVER}"]
+    for m in methods:
+        if m not in METHODS:
+            raise SystemExit(f"unknown method {m!r}; choose from {', '.join(METHODS)}")
+    variants = args.variants or list(coarse_masks.VARIANTS)
+    print(f"# refine: {len(images)} images, variants {', '.join(variants)}, methods {', '.join(methods)}")
+    for variant in variants:
+        scores = {m: {k: [] for k in METRIC_NAMES} for m in methods}
+        seconds = {m: 0.0 for m in methods}
+        pixels = 0
+        for i, (name, image, gt) in enumerate(images):
+            mask = coarse_masks.coarse_mask(gt, variant, seed=i)
+            pixels += gt.size
+            for m in methods:
+                t0 = time.perf_counter()
+                alpha = METHODS[m](image, mask)
+                seconds[m] += time.perf_counter() - t0
+                for k, v in metrics.all_metrics(alpha, gt).items():
+                    scores[m][k].append(v)
+            print(f"  {variant} {name}: " + ", ".join(f"{m} {scores[m]['SAD'][-1]:.2f}" for m in methods),
+                  file=sys.stderr, flush=True)
+        base = np.mean(scores["binary"]["SAD"]) if "binary" in scores else None
+        print(f"\n## mask variant: {variant}\n")
+        print("| method | SAD | MSE ×10³ | Grad | Conn | SAD vs binary | s/MP |")
+        print("|---|---|---|---|---|---|---|")
+        for m in methods:
+            mean = {k: float(np.mean(v)) for k, v in scores[m].items()}
+            rel = f"{(mean['SAD'] / base - 1) * 100:+.0f} %" if base else "–"
+            print(f"| {m} | {mean['SAD']:.2f} | {mean['MSE']:.2f} | {mean['Grad']:.2f} | {mean['Conn']:.2f} | {rel} "
+                  f"| {seconds[m] / pixels * 1e6:.2f} |", flush=True)
+
+
+def _coco_instances(data: Path):
+    root = data / "coco-tiny"
+    ann_path = root / "instances_train2017_small.json"
+    if not ann_path.is_file():
+        raise SystemExit(f"coco-tiny not found under {data} (see shared/data/README.md)")
+    ann = json.loads(ann_path.read_text())
+    files = {im["id"]: (im["file_name"], im["height"], im["width"]) for im in ann["images"]}
+    for a in ann["annotations"]:
+        if a.get("iscrowd") or not isinstance(a["segmentation"], list):
+            continue
+        file_name, h, w = files[a["image_id"]]
+        gt = np.zeros((h, w), dtype=np.uint8)
+        polys = [np.round(np.asarray(p, dtype=np.float64).reshape(-1, 2)).astype(np.int32) for p in a["segmentation"]]
+        cv2.fillPoly(gt, polys, 1)
+        x, y, bw, bh = a["bbox"]
+        yield root / "train_2017_small" / file_name, (x, y, x + bw, y + bh), gt.astype(bool), a["area"]
+
+
+def bench_grabcut(args: argparse.Namespace) -> None:
+    rows: dict[str, list[float]] = {"grabcut": [], "grabcut+classic": []}
+    large: dict[str, list[float]] = {"grabcut": [], "grabcut+classic": []}
+    cache: dict[Path, np.ndarray] = {}
+    seconds = {k: 0.0 for k in rows}
+    for n, (path, box, gt, area) in enumerate(_coco_instances(args.data)):
+        if args.limit and n >= args.limit:
+            break
+        image = cache.setdefault(path, _read_rgb(path))
+        t0 = time.perf_counter()
+        seg = grabcut(image, box=box)
+        t1 = time.perf_counter()
+        results = {"grabcut": seg.mask}
+        if args.refine:
+            results["grabcut+classic"] = refine_classic.refine(image, seg.mask).alpha > 0.5
+            seconds["grabcut+classic"] += time.perf_counter() - t0
+        seconds["grabcut"] += t1 - t0
+        for k, m in results.items():
+            rows[k].append(metrics.iou(m, gt))
+            if area >= 96 * 96:
+                large[k].append(metrics.iou(m, gt))
+        print(f"  {path.name} box {tuple(round(c) for c in box)}: IoU {rows['grabcut'][-1]:.3f}", file=sys.stderr,
+              flush=True)
+    print(f"\n## classic backend on coco-tiny: mean IoU vs GT instance masks from GT boxes\n")
+    print("| method | instances | mean IoU | large (area ≥ 96²) instances | mean IoU large | s/instance |")
+    print("|---|---|---|---|---|---|")
+    for k, v in rows.items():
+        if v:
+            print(f"| {k} | {len(v)} | {np.mean(v):.3f} | {len(large[k])} | {np.mean(large[k]):.3f} "
+                  f"| {seconds[k] / len(v):.2f} |")
+
+
+def _backgrounds(images: list[tuple[str, np.ndarray, np.ndarray]], index: int, shape: tuple[int, int]):
+    """New backgrounds: two flat colours and another photo of the set (so the background is textured)."""
+    h, w = shape
+    yield "green", np.broadcast_to(np.array([0, 177, 64], np.float32), (h, w, 3))
+    yield "white", np.full((h, w, 3), 255.0, np.float32)
+    other = images[(index + 1) % len(images)][1]
+    yield "photo", cv2.resize(other, (w, h), interpolation=cv2.INTER_AREA).astype(np.float32)
+
+
+def bench_foreground(args: argparse.Namespace) -> None:
+    """Composite the photo with its GT alpha over new backgrounds; the true foreground is then the photo itself."""
+    images = _alphamatting(args.data, args.images)
+    err = {"naive": [], "estimated": []}
+    err_w = {"naive": [], "estimated": []}
+    seconds, pixels = 0.0, 0
+    for i, (name, image, gt) in enumerate(images):
+        soft = (gt > 0) & (gt < 1)
+        a3 = gt[..., None]
+        truth = image.astype(np.float32)
+        for bg_name, bg in _backgrounds(images, i, gt.shape):
+            comp = np.clip(np.rint(a3 * truth + (1 - a3) * bg), 0, 255).astype(np.uint8)
+            t0 = time.perf_counter()
+            est = estimate_foreground(comp, gt)
+            seconds += time.perf_counter() - t0
+            pixels += gt.size
+            for k, f in (("naive", comp), ("estimated", est)):
+                diff = np.abs(f.astype(np.float32) - truth).mean(axis=2)
+                err[k].append(float(diff[soft].mean()))
+                err_w[k].append(float((diff * gt)[soft].mean()))
+            print(f"  {name} on {bg_name}: naive {err['naive'][-1]:.1f}, estimated {err['estimated'][-1]:.1f}",
+                  file=sys.stderr, flush=True)
+    print(f"\n## foreground colour error inside 0 < α < 1 ({len(images)} images × 3 new backgrounds)\n")
+    print("| cut-out | mean abs error (0–255) | α-weighted (what a new composite shows) |")
+    print("|---|---|---|")
+    for k in err:
+        print(f"| {k} | {np.mean(err[k]):.2f} | {np.mean(err_w[k]):.2f} |")
+    print(f"\nestimation time: {seconds / pixels * 1e6:.2f} s/MP")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m mam_engine.quality_bench", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="the shared data folder")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("refine", help="refinement methods vs GT alpha on coarse masks")
+    p.add_argument("--images", nargs="*", help="e.g. GT01 GT05 (default: all)")
+    p.add_argument("--variants", nargs="*", choices=coarse_masks.VARIANTS)
+    p.add_argument("--methods", nargs="*", help=f"from {', '.join(METHODS)}")
+    p.set_defaults(fn=bench_refine)
+    p = sub.add_parser("grabcut", help="classic backend IoU on coco-tiny")
+    p.add_argument("--limit", type=int, default=0, help="first N instances only")
+    p.add_argument("--refine", action="store_true", help="also score GrabCut + classic refinement (slower)")
+    p.set_defaults(fn=bench_grabcut)
+    p = sub.add_parser("foreground", help="decontamination colour error")
+    p.add_argument("--images", nargs="*")
+    p.set_defaults(fn=bench_foreground)
+    args = parser.parse_args(argv)
+    args.fn(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,109 @@
+"""Selection without model weights: OpenCV GrabCut initialised from the prompt.
+
+Used by `backend="classic"` so the daemon, CLI and plugins work on a machine that has no checkpoints yet. The box
+bounds the subject (outside it is background for sure), positive/negative points are hard constraints, and an
+existing selection seeds the probable foreground. GrabCut runs at a working size of at most WORK_SIDE px on the long
+side (its cost grows with the pixel count and the matte refinement restores the full-resolution edge afterwards).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterable, Sequence
+
+import cv2
+import numpy as np
+
+WORK_SIDE = 640
+ITERATIONS = 5
+# Radius of a point's hard constraint and the padding around positive points when there is no box, as fractions of
+# the long side.
+POINT_RADIUS_FRACTION = 0.01
+POINTS_PAD_FRACTION = 0.15
+
+
+@dataclass
+class Segmented:
+    mask: np.ndarray  # H×W bool
+    notes: list[str] = field(default_factory=list)
+
+
+def _init_labels(
+    shape: tuple[int, int],
+    box: Sequence[float] | None,
+    points: list[tuple[float, float, int]],
+    mask: np.ndarray | None,
+) -> np.ndarray:
+    """GrabCut's label image at working size: certain/probable background and foreground."""
+    h, w = shape
+    labels = np.full((h, w), cv2.GC_BGD, dtype=np.uint8)
+    if box is None and mask is None:
+        pos = np.array([(x, y) for x, y, lab in points if lab == 1] or [(x, y) for x, y, _ in points])
+        pad = POINTS_PAD_FRACTION * max(h, w)
+        box = (pos[:, 0].min() - pad, pos[:, 1].min() - pad, pos[:, 0].max() + pad, pos[:, 1].max() + pad)
+    if box is not None:
+        x0, y0 = max(0, int(np.floor(box[0]))), max(0, int(np.floor(box[1])))
+        x1, y1 = min(w, int(np.ceil(box[2]))), min(h, int(np.ceil(box[3])))
+        inside = np.zeros((h, w), dtype=bool)
+        inside[y0:y1, x0:x1] = True
+        if mask is not None:
+            labels[inside] = cv2.GC_PR_BGD
+            labels[inside & mask] = cv2.GC_PR_FGD
+        else:
+            labels[inside] = cv2.GC_PR_FGD
+    else:
+        labels[:] = cv2.GC_PR_BGD
+        labels[mask] = cv2.GC_PR_FGD
+    if not np.isin(labels, (cv2.GC_BGD, cv2.GC_PR_BGD)).any():
+        # The prompt covers the whole canvas: GrabCut needs background samples, so the outer frame provides them.
+        labels[[0, -1], :] = cv2.GC_PR_BGD
+        labels[:, [0, -1]] = cv2.GC_PR_BGD
+    radius = max(1, round(POINT_RADIUS_FRACTION * max(h, w)))
+    for x, y, lab in points:
+        cv2.circle(labels, (int(round(x)), int(round(y))), radius, cv2.GC_FGD if lab == 1 else cv2.GC_BGD, -1)
+    return labels
+
+
+def grabcut(
+    image: np.ndarray,
+    box: Sequence[float] | None = None,
+    points: Iterable[Sequence[float]] | None = None,
+    mask: np.ndarray | None = None,
+    iterations: int = ITERATIONS,
+) -> Segmented:
+    """Binary selection of the prompted subject. At least one of box, points, mask is required.
+
+    Coordinates are image pixels (box x0, y0, x1, y1; points x, y, label with 1 = foreground, 0 = background). If
+    GrabCut cannot run (degenerate colour models), the initial region is returned with a note.
+    """
+    h, w = image.shape[:2]
+    pts = [(float(p[0]), float(p[1]), int(p[2])) for p in (points or [])]
+    if box is None and not pts and mask is None:
+        raise ValueError("the classic backend needs a box, points or a mask")
+    if mask is not None and (mask.shape != (h, w)):
+        raise ValueError(f"mask shape {mask.shape} differs from image size {(h, w)}")
+    if iterations < 1:
+        raise ValueError(f"iterations must be at least 1, got {iterations}")
+    scale = min(1.0, WORK_SIDE / max(h, w))
+    ws = (max(1, round(w * scale)), max(1, round(h * scale)))
+    small = cv2.resize(image, ws, interpolation=cv2.INTER_AREA) if scale < 1 else image
+    small_mask = None
+    if mask is not None:
+        small_mask = cv2.resize(mask.astype(np.uint8), ws, interpolation=cv2.INTER_NEAREST).astype(bool)
+    small_box = None if box is None else [c * scale for c in box]
+    small_pts = [(x * scale, y * scale, lab) for x, y, lab in pts]
+    labels = _init_labels((ws[1], ws[0]), small_box, small_pts, small_mask)
+    notes: list[str] = []
+    bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
+    try:
+        cv2.grabCut(cv2.cvtColor(small, cv2.COLOR_RGB2BGR), labels, None, bgd, fgd, iterations,
+                    cv2.GC_INIT_WITH_MASK)
+    except cv2.error as exc:
+        notes.append(f"GrabCut could not run ({str(exc).strip().splitlines()[-1]}); kept the prompt's region")
+    fg = np.isin(labels, (cv2.GC_FGD, cv2.GC_PR_FGD)).astype(np.float32)
+    if scale < 1:
+        fg = cv2.resize(fg, (w, h), interpolation=cv2.INTER_LINEAR)
+    out = fg > 0.5
+    if not out.any():
+        notes.append("GrabCut found no foreground in the prompt")
+    return Segmented(mask=out, notes=notes)
