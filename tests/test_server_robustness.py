@@ -99,12 +99,27 @@ def test_non_zeromq_bytes_on_the_port_are_dropped(daemon):
         assert c.hello("next").type == "hello"
 
 
-def test_after_all_the_garbage_a_good_matte_still_works_and_nothing_piled_up(daemon):
+def _bgra16_padded(image: np.ndarray, pad: int = 10) -> tuple[bytes, int]:
+    """Krita's 16-bit layout with `pad` bytes after each row; values v*257 convert back to v exactly."""
+    h, w = image.shape[:2]
+    px = np.concatenate([image[..., ::-1], np.full((h, w, 1), 255, np.uint8)], axis=2).astype("<u2") * 257
+    rows = np.concatenate([px.reshape(h, -1).view(np.uint8), np.full((h, pad), 0xAB, np.uint8)], axis=1)
+    return rows.tobytes(), w * 8 + pad
+
+
+def test_after_all_the_garbage_a_good_matte_still_works_and_nothing_piled_up(daemon, tiny_engine):
+    pixels, stride = _bgra16_padded(IMAGE)
+    mask = np.zeros((32, 40), np.uint8)
+    mask[5:25, 8:30] = 200
+    box, points = [2, 2, 30, 25], [[15, 12, 1], [38, 30, 0]]
     with WireClient(daemon.endpoint) as c:
-        c.matte("good", pixels=PIXELS, spec=SPEC, prompt={"box": [2, 2, 30, 25]})
+        c.send({"id": "good", "type": "matte", "image": image_header(40, 32, pixels, "BGRA16", stride),
+                "prompt": {"box": box, "points": points, "mask": {"width": 40, "height": 32}},
+                "options": {"depth": 16}, "frames": ["mask", "pixels"]}, mask.tobytes(), pixels)
         reply = c.wait_for("good")
         c.send({"id": "s", "type": "status"})
         status = c.wait_for("s").header
     assert reply.type == "result", reply.header
-    assert alpha_array(reply).shape == (32, 40)
+    expected = tiny_engine.matte(IMAGE, box=box, points=points, mask=mask >= 128)
+    np.testing.assert_array_equal(alpha_array(reply), (np.clip(expected.alpha, 0, 1) * 65535 + 0.5).astype(np.uint16))
     assert status["queued"] == 0 and status["running"] == 0
