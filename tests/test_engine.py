@@ -144,3 +144,31 @@ def test_bad_construction_is_named(tmp_path):
         MattingEngine(model_type="tiny", random_weights_seed=0, device="tpu")
     with pytest.raises(FileNotFoundError, match="nope.pth"):
         MattingEngine(tmp_path / "sam.pth", tmp_path / "nope.pth", model_type="tiny")
+
+
+def test_mask_choice_follows_the_reference(tiny_engine, truck):
+    """MAM_SPEC §3: multimask output, the highest predicted IoU wins, post mask = upsampled logits > 0."""
+    from torch.nn import functional as F
+
+    from mam_engine.preprocess import Frame, model_input
+
+    small = truck[::3, ::3].copy()
+    box = (140, 200, 235, 290)
+    r = tiny_engine.matte(small, box=box)
+    sam = tiny_engine.sam
+    frame = Frame.for_size(*small.shape[:2])
+    sx, sy = frame.scale_xy()
+    with torch.inference_mode():
+        emb = sam.image_encoder(model_input(small, frame, torch.device("cpu")))
+        boxes = torch.tensor([[box[0] * sx, box[1] * sy, box[2] * sx, box[3] * sy]], dtype=torch.float)
+        sparse, dense = sam.prompt_encoder(points=None, boxes=boxes, masks=None)
+        low, iou = sam.mask_decoder(image_embeddings=emb, image_pe=sam.prompt_encoder.get_dense_pe(),
+                                    sparse_prompt_embeddings=sparse, dense_prompt_embeddings=dense,
+                                    multimask_output=True)
+        assert low.shape == (1, 3, 256, 256)
+        best = int(iou[0].argmax())
+        up = F.interpolate(low[:, best:best + 1], (1024, 1024), mode="bilinear", align_corners=False)
+        up = up[..., :frame.resized[0], :frame.resized[1]]
+        post = F.interpolate(up, small.shape[:2], mode="bilinear", align_corners=False)[0, 0] > 0
+    assert r.score == pytest.approx(float(iou[0, best]), abs=1e-6)
+    assert np.array_equal(r.mask, post.numpy())
