@@ -49,7 +49,7 @@ class Daemon:
         self.router = self.context.socket(zmq.ROUTER)
         self.results = self.context.socket(zmq.PULL)
         self.auth = None
-        self.worker = Worker(engine, store, self.context, RESULTS_ENDPOINT, limits.max_queue)
+        self.worker = Worker(engine, store, self.context, RESULTS_ENDPOINT, limits)
 
     def bind(self) -> None:
         """Bind both sockets; raises BindError when the endpoint is taken or invalid."""

@@ -48,6 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     lim.add_argument("--max-points", type=int, default=d.max_points, help="most prompt points (default %(default)s)")
     lim.add_argument("--max-queue", type=int, default=d.max_queue, help="most queued requests, all clients "
                                                                          "together (default %(default)s)")
+    lim.add_argument("--max-queued-bytes", type=int, default=d.max_queued_bytes,
+                     help="most bytes of pixel/mask frames held by waiting requests (default %(default)s)")
     lim.add_argument("--image-cache-bytes", type=int, default=1 << 30,
                      help="bytes of converted images kept for digest-only requests (default %(default)s)")
     sec = p.add_argument_group("remote use (CURVE)")
@@ -68,7 +70,8 @@ def _curve(args: argparse.Namespace) -> CurveConfig | None:
 
 def _limits(args: argparse.Namespace) -> Limits:
     values = {"max_pixels": args.max_pixels, "max_message_bytes": args.max_message_bytes,
-              "max_points": args.max_points, "max_queue": args.max_queue}
+              "max_points": args.max_points, "max_queue": args.max_queue,
+              "max_queued_bytes": args.max_queued_bytes}
     bad = [k for k, v in values.items() if v < 1]
     if bad:
         raise SecurityConfigError(f"limits must be positive: {bad}")

@@ -35,7 +35,7 @@ ERROR_CODES = (
     "unknown_image",        # digest-only matte for an image the daemon does not hold: re-send pixels
     "too_large",            # image over max_pixels, or message over max_message_bytes
     "too_many_points",      # more than max_points prompt points
-    "queue_full",           # max_queue requests already wait
+    "queue_full",           # max_queue requests (or max_queued_bytes of frames) already wait
     "cancelled",            # the request was cancelled by a `cancel`
     "superseded",           # a newer `matte` from the same client replaced this queued one
     "shutting_down",        # the daemon is stopping; the request was not (fully) run
@@ -57,10 +57,12 @@ class Limits:
     max_message_bytes: int = 2 << 30
     max_points: int = 256
     max_queue: int = 32
+    max_queued_bytes: int = 4 << 30
 
     def as_dict(self) -> dict[str, int]:
         return {"max_pixels": self.max_pixels, "max_message_bytes": self.max_message_bytes,
-                "max_points": self.max_points, "max_queue": self.max_queue}
+                "max_points": self.max_points, "max_queue": self.max_queue,
+                "max_queued_bytes": self.max_queued_bytes}
 
 
 class ProtocolError(Exception):

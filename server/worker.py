@@ -21,7 +21,7 @@ from mam_engine import MatteCancelled, MatteResult
 from .alpha_frame import encode_alpha
 from .image_store import ImageStore, check_digest, frame_digest
 from .pixels import mask_to_bool, to_rgb8
-from .protocol import MatteRequest, ProtocolError, error_header, reply_header
+from .protocol import Limits, MatteRequest, ProtocolError, error_header, reply_header
 
 log = logging.getLogger("mam.server.worker")
 
@@ -36,18 +36,24 @@ class Job:
     pixels_sent: bool = False  # for the log: `request.pixels` is released once converted
     cancel_reason: str | None = None  # "cancelled" or "shutting_down", set by the socket loop's thread
 
+    @property
+    def frame_bytes(self) -> int:
+        """Receive buffers this job keeps alive while it waits."""
+        req = self.request
+        return sum(len(f) for f in (req.pixels, req.mask) if f is not None)
+
 
 class Worker(threading.Thread):
     """Runs jobs in arrival order; every reply for a job is sent from this thread on `results_endpoint`."""
 
     def __init__(self, engine, store: ImageStore, context: zmq.Context, results_endpoint: str,
-                 max_queue: int) -> None:
+                 limits: Limits) -> None:
         super().__init__(name="mam-worker", daemon=True)
         self.engine = engine
         self.store = store
         self.context = context
         self.results_endpoint = results_endpoint
-        self.max_queue = max_queue
+        self.limits = limits
         self._queue: list[Job] = []
         self._running: Job | None = None
         self._stopping = False
@@ -60,11 +66,17 @@ class Worker(threading.Thread):
         with self._cond:
             if self._stopping:
                 raise ProtocolError("shutting_down", "the daemon is shutting down")
+            kept = [j for j in self._queue if j.client != job.client]
+            if len(kept) >= self.limits.max_queue:
+                raise ProtocolError("queue_full", f"{len(kept)} requests are queued; max_queue is "
+                                                  f"{self.limits.max_queue}; retry later")
+            held = sum(j.frame_bytes for j in kept)
+            if kept and held + job.frame_bytes > self.limits.max_queued_bytes:
+                raise ProtocolError("queue_full", f"queued requests hold {held} bytes of frames; with this one "
+                                                  f"{held + job.frame_bytes} > max_queued_bytes "
+                                                  f"{self.limits.max_queued_bytes}; retry later")
             older = [j for j in self._queue if j.client == job.client]
-            if len(self._queue) - len(older) >= self.max_queue:
-                raise ProtocolError("queue_full", f"{len(self._queue)} requests are queued; max_queue is "
-                                                  f"{self.max_queue}; retry later")
-            self._queue = [j for j in self._queue if j.client != job.client]
+            self._queue = kept
             if job.request.pixels is None:
                 # A digest-only follow-up may replace the very request that carried the pixels.
                 donor = next((j for j in older if j.request.pixels is not None
