@@ -70,9 +70,18 @@ def daemon():
 
 
 def _krita_session(root: Path, endpoint: str, photo: dict) -> tuple[dict, Path]:
-    """One Krita GUI session in the root with a fresh profile; returns the driver's results and dump folder."""
+    """One Krita GUI session in the root with a fresh profile; returns the driver's results and dump
+    folder (inside the root's /tmp; removed here if the session fails, else by the fixture)."""
     home_in_root = Path("/tmp") / f"mam-krita-e2e-{uuid.uuid4().hex[:8]}"
     home = root / home_in_root.relative_to("/")
+    try:
+        return _run_krita(root, home, home_in_root, endpoint, photo)
+    except BaseException:
+        shutil.rmtree(home, ignore_errors=True)
+        raise
+
+
+def _run_krita(root: Path, home: Path, home_in_root: Path, endpoint: str, photo: dict) -> tuple[dict, Path]:
     out = home / "out"
     out.mkdir(parents=True)
     resources = home / ".local" / "share" / "krita"
@@ -119,8 +128,6 @@ def _krita_session(root: Path, endpoint: str, photo: dict) -> tuple[dict, Path]:
         _unmount_proc(root)
     results_path = out / "results.json"
     results = json.loads(results_path.read_text()) if results_path.exists() else None
-    if results is None or "error" in results:
-        shutil.rmtree(home, ignore_errors=True)
     assert results is not None, f"the Krita driver did not finish (rc {krita.returncode}):\n{log[-6000:]}"
     assert "error" not in results, results["error"] + "\n" + log[-4000:]
     return results, out
