@@ -125,7 +125,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     first = []
     for prompt in prompts[: args.runs]:
-        fast.cache = type(fast.cache)(fast.cache.max_bytes)
+        fast.cache.clear()
         first.append(fast.matte(image, **prompt))
     re = [fast.matte(image, **prompt) for prompt in prompts[: args.reprompts]]
     first_t, re_t = _median([r.timings["total"] for r in first]), _median([r.timings["total"] for r in re])

@@ -2,13 +2,12 @@
 from __future__ import annotations
 
 import hashlib
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
+from .lru import BytesLRU
 from .preprocess import Frame
 
 
@@ -33,39 +32,5 @@ class Encoded:
         return sum(t.element_size() * t.nelement() for t in (self.embedding, self.model_image))
 
 
-class EmbeddingCache:
-    def __init__(self, max_bytes: int) -> None:
-        if max_bytes < 0:
-            raise ValueError(f"cache size must be >= 0 bytes, got {max_bytes}")
-        self.max_bytes = max_bytes
-        self._items: OrderedDict[str, Encoded] = OrderedDict()
-        self._bytes = 0
-        self._lock = threading.Lock()
-
-    def get(self, key: str) -> Encoded | None:
-        with self._lock:
-            item = self._items.get(key)
-            if item is not None:
-                self._items.move_to_end(key)
-            return item
-
-    def __contains__(self, key: str) -> bool:
-        with self._lock:
-            return key in self._items
-
-    def put(self, key: str, item: Encoded) -> None:
-        with self._lock:
-            old = self._items.pop(key, None)
-            if old is not None:
-                self._bytes -= old.nbytes
-            if item.nbytes > self.max_bytes:
-                return
-            self._items[key] = item
-            self._bytes += item.nbytes
-            while self._bytes > self.max_bytes:
-                _, evicted = self._items.popitem(last=False)
-                self._bytes -= evicted.nbytes
-
-    def stats(self) -> dict[str, int]:
-        with self._lock:
-            return {"entries": len(self._items), "bytes": self._bytes, "max_bytes": self.max_bytes}
+class EmbeddingCache(BytesLRU[Encoded]):
+    """Per-image model state by image digest, bounded in bytes."""
