@@ -20,6 +20,8 @@ ITERATIONS = 5
 # the long side.
 POINT_RADIUS_FRACTION = 0.01
 POINTS_PAD_FRACTION = 0.15
+# A click also constrains the connected region of nearly the same colour (per-channel difference, 0–255).
+POINT_COLOUR_TOLERANCE = 12
 
 
 @dataclass
@@ -29,13 +31,13 @@ class Segmented:
 
 
 def _init_labels(
-    shape: tuple[int, int],
+    image: np.ndarray,
     box: Sequence[float] | None,
     points: list[tuple[float, float, int]],
     mask: np.ndarray | None,
 ) -> np.ndarray:
     """GrabCut's label image at working size: certain/probable background and foreground."""
-    h, w = shape
+    h, w = image.shape[:2]
     labels = np.full((h, w), cv2.GC_BGD, dtype=np.uint8)
     if box is None and mask is None:
         pos = np.array([(x, y) for x, y, lab in points if lab == 1] or [(x, y) for x, y, _ in points])
@@ -60,8 +62,25 @@ def _init_labels(
         labels[:, [0, -1]] = cv2.GC_PR_BGD
     radius = max(1, round(POINT_RADIUS_FRACTION * max(h, w)))
     for x, y, lab in points:
-        cv2.circle(labels, (int(round(x)), int(round(y))), radius, cv2.GC_FGD if lab == 1 else cv2.GC_BGD, -1)
+        cx, cy = min(w - 1, max(0, int(round(x)))), min(h - 1, max(0, int(round(y))))
+        value = cv2.GC_FGD if lab == 1 else cv2.GC_BGD
+        labels[_same_colour_region(image, cx, cy)] = value
+        cv2.circle(labels, (cx, cy), radius, value, -1)
     return labels
+
+
+def _same_colour_region(image: np.ndarray, x: int, y: int) -> np.ndarray:
+    """The connected region of colours within POINT_COLOUR_TOLERANCE of the clicked pixel.
+
+    A click means "this thing", not "this pixel": a few pixels of hard constraint barely move GrabCut's colour
+    models, a region of the clicked colour does.
+    """
+    h, w = image.shape[:2]
+    flood = np.zeros((h + 2, w + 2), np.uint8)
+    tol = (POINT_COLOUR_TOLERANCE,) * 3
+    cv2.floodFill(image.copy(), flood, (x, y), 0, tol, tol,
+                  4 | cv2.FLOODFILL_FIXED_RANGE | cv2.FLOODFILL_MASK_ONLY | (1 << 8))
+    return flood[1:-1, 1:-1].astype(bool)
 
 
 def grabcut(
@@ -92,7 +111,7 @@ def grabcut(
         small_mask = cv2.resize(mask.astype(np.uint8), ws, interpolation=cv2.INTER_NEAREST).astype(bool)
     small_box = None if box is None else [c * scale for c in box]
     small_pts = [(x * scale, y * scale, lab) for x, y, lab in pts]
-    labels = _init_labels((ws[1], ws[0]), small_box, small_pts, small_mask)
+    labels = _init_labels(small, small_box, small_pts, small_mask)
     notes: list[str] = []
     bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
     try:
