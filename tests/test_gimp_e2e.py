@@ -74,16 +74,21 @@ def expected_alpha(daemon, photo) -> np.ndarray:
     return _direct_alpha(daemon.endpoint, photo, photo["rgba"].tobytes(), "RGBA8", 4, 8)
 
 
-def _direct_alpha(endpoint: str, photo: dict, pixels: bytes, fmt: str, bytes_per_pixel: int, depth: int) -> np.ndarray:
+def _direct_alpha(endpoint: str, photo: dict, pixels: bytes, fmt: str, bytes_per_pixel: int, depth: int,
+                  mask: bytes | None = None) -> np.ndarray:
     """The daemon's alpha for the prompt the plug-in should derive, asked directly from the host
     with the harness's own pyzmq client."""
     height, width = photo["rgba"].shape[:2]
     prompt = {"box": photo["box"], "points": [photo["foreground"] + [1], photo["background"] + [0]]}
-    spec = {"width": width, "height": height, "format": fmt, "stride": width * bytes_per_pixel,
-            "digest": _digest(pixels)}
+    if mask is not None:
+        prompt["mask"] = {"width": width, "height": height}
+    header = {"id": "direct", "type": "matte", "prompt": prompt,
+              "image": {"width": width, "height": height, "format": fmt, "stride": width * bytes_per_pixel,
+                        "digest": _digest(pixels)},
+              "options": {"guidance": "alpha", "depth": depth, "crop": False},
+              "frames": ["pixels"] + (["mask"] if mask is not None else [])}
     with WireClient(endpoint) as client:
-        client.matte("direct", pixels=pixels, spec=spec, prompt=prompt,
-                     options={"guidance": "alpha", "depth": depth, "crop": False})
+        client.send(header, pixels, *([mask] if mask is not None else []))
         reply = client.wait_for("direct")
     assert reply.type == "result", reply.header
     alpha = alpha_array(reply)
@@ -178,9 +183,22 @@ def test_batch_layer_mask_equals_the_daemons_alpha(batch_session, expected_alpha
 def test_batch_refuses_to_overwrite_a_mask_unless_told(batch_session, expected_alpha):
     report, out = batch_session
     assert report["second_run"]["status"] == "execution-error"
-    assert "already has a layer mask" in report["second_run"]["message"]
+    assert "already has a layer mask; pass replace-mask=TRUE" in report["second_run"]["message"]
     assert report["replace_run"]["status"] == "success"
     assert np.array_equal(_dump(out, "mask_replaced.raw", expected_alpha.shape), expected_alpha)
+
+
+def test_batch_refine_sends_the_selection_as_the_mask(batch_session, daemon, photo, expected_alpha):
+    report, out = batch_session
+    height, width = photo["rgba"].shape[:2]
+    x0, y0, x1, y1 = photo["box"]
+    selection = np.zeros((height, width), np.uint8)
+    selection[y0:y1, x0:x1] = 255
+    expected = _direct_alpha(daemon.endpoint, photo, photo["rgba"].tobytes(), "RGBA8", 4, 8,
+                             mask=selection.tobytes())
+    assert not np.array_equal(expected, expected_alpha), "the mask prompt changes nothing: the check would be idle"
+    assert report["refine_run"] == {"status": "success", "message": ""}
+    assert np.array_equal(_dump(out, "mask_refined.raw", expected.shape), expected)
 
 
 def test_batch_select_subject_makes_the_alpha_the_selection(batch_session, expected_alpha):

@@ -111,6 +111,9 @@ if job["mode"] == "batch":
     report["replace_run"] = run_procedure("plug-in-mam-add-layer-mask", image, layer, output="mask",
                                           **dict(common, replace_mask=True))
     save("mask_replaced.raw", read(layer.get_mask(), 0, 0, w, h, "Y u8"))
+    report["refine_run"] = run_procedure("plug-in-mam-add-layer-mask", image, layer, output="mask",
+                                         **dict(common, replace_mask=True, refine_selection=True))
+    save("mask_refined.raw", read(layer.get_mask(), 0, 0, w, h, "Y u8"))
     report["select_run"] = run_procedure("plug-in-mam-select-subject", image, layer, output="selection", **common)
     save("selection.raw", selection_bytes(image))
     report["channels_after_select"] = len(image.get_channels())

@@ -6,6 +6,8 @@ back; deeper images keep their extra precision on the wire and get a 16-bit alph
 The alpha is stored verbatim: it is written in the target drawable's own component model
 ("Y u8" for layer masks, "Y' u8" for channels of a non-linear image), so GEGL only rescales
 the sample type and never applies a tone curve to it.
+GEGL's 16-bit and float samples are native-endian and the wire's are little-endian: GIMP 3 runs
+on little-endian machines only (x86-64, ARM64), so bytes pass through unchanged.
 """
 from __future__ import annotations
 

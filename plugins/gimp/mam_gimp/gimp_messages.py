@@ -2,7 +2,12 @@
 from __future__ import annotations
 
 
-def mask_exists(layer_name: str) -> str:
-    """Asked (or reported in batch mode) before an existing layer mask would be overwritten."""
-    return (f"Layer \"{layer_name}\" already has a layer mask. Replace it with the subject's matte? "
-            "(In batch mode pass replace-mask=TRUE.)")
+def replace_mask_question(layer_name: str) -> str:
+    """Asked in the GUI before an existing layer mask is overwritten."""
+    return f"Layer \"{layer_name}\" already has a layer mask. Replace it with the subject's matte?"
+
+
+def mask_exists_in_batch(layer_name: str) -> str:
+    """The batch-mode error when a mask would be overwritten without replace-mask."""
+    return (f"Layer \"{layer_name}\" already has a layer mask; pass replace-mask=TRUE to replace it, "
+            "or remove the mask first.")

@@ -6,7 +6,6 @@ wording (gimp_messages) and the network (mam_client, bundled by install.py) are 
 """
 from __future__ import annotations
 
-import array
 import sys
 
 import gi
@@ -17,7 +16,7 @@ gi.require_version("Gegl", "0.4")
 from gi.repository import Babl, Gegl, Gimp, GLib, GObject  # noqa: E402
 
 from gimp_formats import PixelFormat, gray_format_like, pixel_format_for  # noqa: E402
-from gimp_messages import mask_exists  # noqa: E402
+from gimp_messages import mask_exists_in_batch, replace_mask_question  # noqa: E402
 from gimp_prompt import LayerRect, Prompt, PromptError, bezier_anchors, build_prompt, is_background_path  # noqa: E402
 from mam_client import DaemonTimeout, DaemonUnavailable, MamClient, MamError  # noqa: E402
 
@@ -116,18 +115,9 @@ def _write_alpha(drawable: Gimp.Drawable, x: int, y: int, result) -> None:
     pixel undo is needed), verbatim in the drawable's own component model."""
     babl = gray_format_like(Babl.get_name(drawable.get_format()), result.depth)
     buffer = drawable.get_buffer()
-    buffer.set(Gegl.Rectangle.new(x, y, result.width, result.height), babl, _native_endian(result))
+    buffer.set(Gegl.Rectangle.new(x, y, result.width, result.height), babl, result.alpha)
     buffer.flush()
     drawable.update(x, y, result.width, result.height)
-
-
-def _native_endian(result) -> bytes:
-    """babl's u16 is native-endian; the wire's is little-endian."""
-    if result.depth == 8 or sys.byteorder == "little":
-        return result.alpha
-    samples = array.array("H", result.alpha)
-    samples.byteswap()
-    return samples.tobytes()
 
 
 def _apply_as_mask(layer: Gimp.Layer, result) -> None:
@@ -154,7 +144,7 @@ def _confirm_replace(layer: Gimp.Layer) -> bool:
     from gi.repository import Gtk
 
     dialog = Gtk.MessageDialog(title="Matting Anything", message_type=Gtk.MessageType.QUESTION,
-                               buttons=Gtk.ButtonsType.YES_NO, text=mask_exists(layer.get_name()))
+                               buttons=Gtk.ButtonsType.YES_NO, text=replace_mask_question(layer.get_name()))
     answer = dialog.run()
     dialog.destroy()
     return answer == Gtk.ResponseType.YES
@@ -178,7 +168,7 @@ def matte_subject(image: Gimp.Image, drawables: list, config: Gimp.ProcedureConf
     output = config.get_property("output")
     if output == "mask" and layer.get_mask() is not None and not config.get_property("replace-mask"):
         if not interactive:
-            raise UserFacingError(mask_exists(layer.get_name()))
+            raise UserFacingError(mask_exists_in_batch(layer.get_name()))
         if not _confirm_replace(layer):
             raise Cancelled()
     prompt = _prompt_for(image, layer, config.get_property("refine-selection"))
