@@ -21,6 +21,7 @@ from .preprocess import Frame, mask_to_model_frame, model_input, validate_image
 from .prompt import Prompt, make_prompt
 from .region import fusion_window, model_window, resize_window
 from .sam_attention import use_fast_attention
+from .weights import find_checkpoint
 from .sam_loader import SAM_CONFIGS, build_sam, load_sam, load_sam_weights
 
 ProgressCallback = Callable[[str, float], None]
@@ -91,8 +92,8 @@ class MattingEngine:
             sam, m2m = self._load_models(model_type, sam_checkpoint, m2m_checkpoint)
         self.sam = sam.to(self.device).eval()
         self.m2m = m2m.to(self.device).eval()
-        self._m2m_folded = fold_for_inference(self.m2m).to(memory_format=torch.channels_last)
         if path == "fast":
+            self._m2m_folded = fold_for_inference(self.m2m).to(memory_format=torch.channels_last)
             use_fast_attention(self.sam.image_encoder)
 
     def _random_models(self, model_type: str, seed: int) -> tuple[torch.nn.Module, M2M]:
@@ -105,8 +106,6 @@ class MattingEngine:
     def _load_models(
         self, model_type: str, sam_checkpoint: str | Path | None, m2m_checkpoint: str | Path | None
     ) -> tuple[torch.nn.Module, M2M]:
-        from .weights import find_checkpoint
-
         m2m_path = Path(m2m_checkpoint) if m2m_checkpoint else find_checkpoint("m2m", model_type)
         m2m, ckpt = load_m2m(m2m_path)
         if sam_checkpoint is None and ckpt.sam_state is not None and model_type == "vit_b":
