@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from .classic_stages import check_backend, check_options, classic_selection, finish
 from .devices import resolve_device
 from .embedding_cache import EmbeddingCache, Encoded, image_digest
 from .fusion import GUIDANCES, fuse
@@ -49,6 +50,7 @@ class MatteResult:
     score: float  # SAM's predicted IoU of the chosen mask
     timings: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    foreground: np.ndarray | None = None  # H×W×3 uint8 decontaminated colours, with matte(foreground=True)
 
 
 @dataclass
@@ -69,7 +71,12 @@ class MattingEngine:
         random_weights_seed: int | None = None,
         path: str = "fast",
         precision: str = "fp32",
+        backend: str = "mam",
     ) -> None:
+        """backend: "mam" (SAM + M2M, the reference), "sam" (SAM's mask only, for refine="classic"), or "classic"
+        (GrabCut + matting Laplacian: no weights at all, so it works before any checkpoint is installed)."""
+        check_backend(backend)
+        self.backend = backend
         if path not in PATHS:
             raise ValueError(f"unknown path {path!r}; choose one of {', '.join(PATHS)}")
         if precision not in PRECISIONS:
@@ -86,6 +93,9 @@ class MattingEngine:
         self.cache = EmbeddingCache(cache_bytes)
         self._lock = threading.Lock()
         self._info: dict[str, object] = {}
+        if backend == "classic":
+            self._info.update(weights="none (classic backend: GrabCut + closed-form matting)")
+            return
         if random_weights_seed is not None:
             sam, m2m = self._random_models(model_type, random_weights_seed)
         else:
@@ -120,7 +130,7 @@ class MattingEngine:
         return sam, m2m
 
     def describe(self) -> dict[str, object]:
-        return {"model_type": self.model_type, "backend": "mam", "device": str(self.device), "loaded": True,
+        return {"model_type": self.model_type, "backend": self.backend, "device": str(self.device), "loaded": True,
                 "path": self.path, "precision": self.precision,
                 **self._info, "cache": self.cache.stats()}
 
@@ -136,13 +146,23 @@ class MattingEngine:
         guidance: str = "alpha",
         on_progress: ProgressCallback | None = None,
         image_key: str | None = None,
+        refine: str | None = None,
+        refine_band: int | None = None,
+        foreground: bool = False,
     ) -> MatteResult:
-        """One prompt on one image; the image encoder runs only if this image's embedding is not cached."""
+        """One prompt on one image; the image encoder runs only if this image's embedding is not cached.
+
+        refine="classic" re-solves a band around the edge at full resolution (refine_band: its half-width in px);
+        foreground=True also returns the decontaminated subject colours in r.foreground.
+        """
         validate_image(image)
         if guidance not in GUIDANCES:
             raise ValueError(f"unknown guidance {guidance!r}; choose one of {', '.join(GUIDANCES)}")
         prompt = make_prompt(image.shape, box, points, mask)
+        method = check_options(image.shape, self.backend, refine, refine_band, foreground)
         report = on_progress or (lambda stage, fraction: None)
+        if self.backend == "classic":
+            return self._classic_matte(image, prompt, refine_band, foreground, report)
         key = image_key or image_digest(image)
         timings: dict[str, float] = {}
         start = time.perf_counter()
@@ -155,16 +175,34 @@ class MattingEngine:
             report("decode", 0.6)
             decoded = self._timed(timings, "decode", self._decode, encoded, prompt)
             report("m2m", 0.7)
-            if self.path == "reference":
+            if self.backend == "sam":
+                alpha = decoded.post.astype(np.float32)
+            elif self.path == "reference":
                 alphas = self._timed(timings, "m2m", self._m2m_full_frame, encoded, decoded.guide)
                 report("fusion", 0.9)
                 alpha = self._timed(timings, "fusion", fuse, *alphas, decoded.post, guidance)
             else:
                 alpha = self._matte_region(encoded, decoded, guidance, timings, report)
+        finished = finish(image, alpha, method, refine_band, foreground, timings, report)
         timings["total"] = time.perf_counter() - start
         report("done", 1.0)
         notes = [] if decoded.post.any() else ["SAM found no subject for this prompt: the matte is empty"]
-        return MatteResult(alpha=alpha, mask=decoded.post, score=decoded.score, timings=timings, notes=notes)
+        return MatteResult(alpha=finished.alpha, mask=decoded.post, score=decoded.score, timings=timings,
+                           notes=notes + finished.notes, foreground=finished.foreground)
+
+    def _classic_matte(
+        self, image: np.ndarray, prompt: Prompt, refine_band: int | None, foreground: bool, report: ProgressCallback
+    ) -> MatteResult:
+        """No weights: GrabCut selection, then the classic refinement. Score 0.0: GrabCut has no confidence."""
+        start = time.perf_counter()
+        report("segment", 0.0)
+        selection, notes = classic_selection(image, prompt)
+        timings = {"segment": time.perf_counter() - start}
+        finished = finish(image, selection.astype(np.float32), "classic", refine_band, foreground, timings, report)
+        timings["total"] = time.perf_counter() - start
+        report("done", 1.0)
+        return MatteResult(alpha=finished.alpha, mask=selection, score=0.0, timings=timings,
+                           notes=notes + finished.notes, foreground=finished.foreground)
 
     def _autocast(self) -> contextlib.AbstractContextManager:
         dtype = PRECISIONS[self.precision]
