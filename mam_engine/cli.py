@@ -39,7 +39,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="'alpha' (default, single subject) or 'mask' (stays close to SAM's mask; crowded scenes)")
     p.add_argument("-o", "--output", required=True, help="alpha matte PNG to write")
     p.add_argument("--depth", type=int, choices=(8, 16), default=8, help="bits per alpha sample (default 8)")
-    p.add_argument("--rgba", help="also write an RGBA cut-out PNG")
+    p.add_argument("--rgba", help="also write an RGBA cut-out PNG (colours decontaminated in soft pixels)")
+    p.add_argument("--backend", choices=("mam", "sam", "classic"), default="mam",
+                   help="mam (default), sam (SAM's mask only) or classic (GrabCut, no weights needed)")
+    p.add_argument("--refine", choices=("classic",), help="re-solve the edge band at full resolution")
     p.add_argument("--model-type", default="vit_b", help="vit_b (default), vit_l, vit_h; tiny only with --random-weights")
     p.add_argument("--sam-checkpoint", help="SAM .pth (default: found in the weights folder, see mam-weights)")
     p.add_argument("--m2m-checkpoint", help="MAM .pth (default: found in the weights folder, see mam-weights)")
@@ -60,11 +63,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .engine import MattingEngine
 
         engine = MattingEngine(args.sam_checkpoint, args.m2m_checkpoint, model_type=args.model_type,
-                               device=args.device, random_weights_seed=args.random_weights)
-        result = engine.matte(image, box=args.box, points=args.point or None, mask=mask, guidance=args.guidance)
+                               device=args.device, random_weights_seed=args.random_weights, backend=args.backend)
+        result = engine.matte(image, box=args.box, points=args.point or None, mask=mask, guidance=args.guidance,
+                              refine=args.refine, foreground=bool(args.rgba))
         write_png_atomic(args.output, alpha_to_uint(result.alpha, args.depth))
         if args.rgba:
-            write_png_atomic(args.rgba, np.dstack((image, alpha_to_uint(result.alpha, 8))))
+            write_png_atomic(args.rgba, np.dstack((result.foreground, alpha_to_uint(result.alpha, 8))))
     except (OSError, ValueError, RuntimeError) as exc:
         print(f"mam-matte: error: {exc}", file=sys.stderr)
         return 1
