@@ -258,6 +258,30 @@ def test_one_undo_restores_the_previous_selection(session, depth):
     assert session[0]["cases"][depth]["selection_restored_by_undo"]
 
 
+def test_refine_sends_the_selection_as_the_mask(session, daemon, photo):
+    results, out = session
+    edge = results["edge"]
+    assert edge["refine"][0] and edge["refine"][1][0] == "applied", edge["refine"]
+    info, pixels = _canvas(results, out, "U8")
+    width, height = info["width"], info["height"]
+    x0, y0, x1, y1 = photo["box"]
+    mask = np.zeros((height, width), np.uint8)
+    mask[y0:y1, x0:x1] = 255
+    spec = {"width": width, "height": height, "format": info["fmt"], "stride": info["stride"],
+            "digest": hashlib.blake2b(pixels, digest_size=16).hexdigest()}
+    with WireClient(daemon.endpoint) as client:
+        client.send({"id": "refine", "type": "matte", "image": spec,
+                     "prompt": {"box": photo["box"], "mask": {"width": width, "height": height}},
+                     "options": {"guidance": "alpha", "depth": 8, "crop": False}, "frames": ["pixels", "mask"]},
+                    pixels, mask.tobytes())
+        reply = client.wait_for("refine")
+    assert reply.type == "result", reply.header
+    expected = alpha_array(reply)
+    box_only = _dump(out, results["cases"]["U8"]["selection_file"], expected.shape)
+    assert not np.array_equal(expected, box_only), "the mask changes nothing: this test could not tell"
+    assert np.array_equal(_dump(out, edge["refine_file"], expected.shape), expected)
+
+
 def test_nothing_to_matte_gives_a_message_and_changes_nothing(session):
     edge = session[0]["edge"]
     started, messages = edge["refused"]

@@ -197,6 +197,12 @@ class Run:
         down = yield from self.run_controller(self.controller(notes), "selection", photo,
                                               self.settings(self.cfg["dead_endpoint"]))
         edge["down"] = [down, list(notes)]
+        # refine: the selection itself goes along as the mask
+        from mam_krita.settings import Settings
+        refine = Settings(endpoint=self.cfg["endpoint"], refine=True)
+        edge["refine"] = yield from self.run_controller(self.controller(notes), "selection", photo, refine)
+        edge["refine_file"] = self.dump("selection_refined_U8.bin", self.selection_bytes(photo))
+        self.set_box_selection(photo, self.cfg["box"])
         # Cancel right after starting: nothing applied
         notes.clear()
         ctl = self.controller(notes)
