@@ -83,6 +83,26 @@ def _same_colour_region(image: np.ndarray, x: int, y: int) -> np.ndarray:
     return flood[1:-1, 1:-1].astype(bool)
 
 
+def _run(image_bgr: np.ndarray, labels: np.ndarray, iterations: int, notes: list[str]) -> np.ndarray:
+    """GrabCut in place on `labels`; the foreground it leaves. A failure keeps the initial labels with a note."""
+    bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
+    try:
+        cv2.grabCut(image_bgr, labels, None, bgd, fgd, iterations, cv2.GC_INIT_WITH_MASK)
+    except cv2.error as exc:
+        notes.append(f"GrabCut could not run ({str(exc).strip().splitlines()[-1]}); kept the prompt's region")
+    return np.isin(labels, (cv2.GC_FGD, cv2.GC_PR_FGD))
+
+
+def _centre_seed(region: np.ndarray) -> np.ndarray:
+    """An ellipse a sixth of the region's bounding box in size, at its centre, clipped to the region."""
+    ys, xs = np.nonzero(region)
+    seed = np.zeros(region.shape, np.uint8)
+    centre = (int((xs.min() + xs.max()) / 2), int((ys.min() + ys.max()) / 2))
+    axes = (max(1, int((xs.max() - xs.min()) / 6)), max(1, int((ys.max() - ys.min()) / 6)))
+    cv2.ellipse(seed, centre, axes, 0, 0, 360, 1, -1)
+    return seed.astype(bool) & region
+
+
 def grabcut(
     image: np.ndarray,
     box: Sequence[float] | None = None,
@@ -113,13 +133,17 @@ def grabcut(
     small_pts = [(x * scale, y * scale, lab) for x, y, lab in pts]
     labels = _init_labels(small, small_box, small_pts, small_mask)
     notes: list[str] = []
-    bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
-    try:
-        cv2.grabCut(cv2.cvtColor(small, cv2.COLOR_RGB2BGR), labels, None, bgd, fgd, iterations,
-                    cv2.GC_INIT_WITH_MASK)
-    except cv2.error as exc:
-        notes.append(f"GrabCut could not run ({str(exc).strip().splitlines()[-1]}); kept the prompt's region")
-    fg = np.isin(labels, (cv2.GC_FGD, cv2.GC_PR_FGD)).astype(np.float32)
+    bgd_image = cv2.cvtColor(small, cv2.COLOR_RGB2BGR)
+    initial = labels.copy()
+    fg = _run(bgd_image, labels, iterations, notes)
+    if not fg.any() and (initial == cv2.GC_PR_FGD).any() and not (initial == cv2.GC_FGD).any():
+        # GrabCut can explain the whole prompt as background (a thin subject in similar colours). The prompt still
+        # says something is there: retry with the centre of the probable region as certain foreground.
+        labels = initial
+        labels[_centre_seed(initial == cv2.GC_PR_FGD)] = cv2.GC_FGD
+        fg = _run(bgd_image, labels, iterations, notes)
+        notes.append("GrabCut found no foreground at first; retried with the prompt's centre as foreground")
+    fg = fg.astype(np.float32)
     if scale < 1:
         fg = cv2.resize(fg, (w, h), interpolation=cv2.INTER_LINEAR)
     out = fg > 0.5
