@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from test_server_harness import WireClient, alpha_array, free_port, running_daemon
+from test_server_harness import WireClient, alpha_array, digest, free_port, running_daemon
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "alphamatting-lowres"
@@ -84,7 +84,7 @@ def _direct_alpha(endpoint: str, photo: dict, pixels: bytes, fmt: str, bytes_per
         prompt["mask"] = {"width": width, "height": height}
     header = {"id": "direct", "type": "matte", "prompt": prompt,
               "image": {"width": width, "height": height, "format": fmt, "stride": width * bytes_per_pixel,
-                        "digest": _digest(pixels)},
+                        "digest": digest(pixels)},
               "options": {"guidance": "alpha", "depth": depth, "crop": False},
               "frames": ["pixels"] + (["mask"] if mask is not None else [])}
     with WireClient(endpoint) as client:
@@ -97,28 +97,36 @@ def _direct_alpha(endpoint: str, photo: dict, pixels: bytes, fmt: str, bytes_per
     return alpha
 
 
-def _digest(data: bytes) -> str:
-    import hashlib
-
-    return hashlib.blake2b(data, digest_size=16).hexdigest()
-
-
-def _run_gimp(root: Path, mode: str, endpoint: str, photo: dict) -> tuple[dict, Path]:
-    """One GIMP session in the root with a fresh profile holding the installed plug-in; returns the
-    script's report and the folder (inside the root) with its dumps."""
+def _run_gimp(root: Path, mode: str, endpoint: str, photo: dict, keep: Path) -> dict:
+    """One GIMP session in the root with a fresh profile holding the installed plug-in. Returns the
+    script's report; its dumps are moved to `keep`, and nothing of the run stays in the root."""
     home_in_root = Path("/tmp") / f"mam-gimp-e2e-{uuid.uuid4().hex[:8]}"
     home = root / home_in_root.relative_to("/")
-    out = home / "out"
-    out.mkdir(parents=True)
-    subprocess.run([sys.executable, str(INSTALLER), "--dest", str(home / ".config" / "GIMP" / "3.0" / "plug-ins")],
-                   check=True, capture_output=True)
-    shutil.copy(photo["path"], home / f"{PHOTO}.png")
-    shutil.copy(SCRIPT, home / "script.py")
-    job = {"mode": mode, "photo": str(home_in_root / f"{PHOTO}.png"), "endpoint": endpoint,
-           "dead_endpoint": f"tcp://127.0.0.1:{free_port()}", "box": photo["box"], "pad": PAD,
-           "foreground": photo["foreground"], "background": photo["background"], "out_dir": str(home_in_root / "out")}
-    (home / "job.json").write_text(json.dumps(job))
-    env = ["env", f"HOME={home_in_root}", f"MAM_E2E_JOB={home_in_root / 'job.json'}"]
+    try:
+        (home / "out").mkdir(parents=True)
+        subprocess.run([sys.executable, str(INSTALLER), "--dest", str(home / ".config" / "GIMP" / "3.0" / "plug-ins")],
+                       check=True, capture_output=True)
+        shutil.copy(photo["path"], home / f"{PHOTO}.png")
+        shutil.copy(SCRIPT, home / "script.py")
+        job = {"mode": mode, "photo": str(home_in_root / f"{PHOTO}.png"), "endpoint": endpoint,
+               "dead_endpoint": f"tcp://127.0.0.1:{free_port()}", "box": photo["box"], "pad": PAD,
+               "foreground": photo["foreground"], "background": photo["background"],
+               "out_dir": str(home_in_root / "out")}
+        (home / "job.json").write_text(json.dumps(job))
+        gimp = _chroot_gimp(root, mode, home_in_root)
+        report_path = home / "out" / "report.json"
+        assert report_path.exists(), f"GIMP's script did not finish (rc {gimp.returncode}):\n" \
+                                     f"{gimp.stdout[-4000:]}\n{gimp.stderr[-4000:]}"
+        shutil.copytree(home / "out", keep, dirs_exist_ok=True)
+        return json.loads(report_path.read_text())
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def _chroot_gimp(root: Path, mode: str, home_in_root: Path) -> subprocess.CompletedProcess:
+    """gimp-console ("batch") or GIMP on a virtual display ("gui") running the script, with /proc
+    mounted in the root only while it runs."""
+    env = ["env", f"HOME={home_in_root}", f"TMPDIR={home_in_root}", f"MAM_E2E_JOB={home_in_root / 'job.json'}"]
     batch = ["--batch-interpreter=python-fu-eval", "-b", f"exec(open('{home_in_root / 'script.py'}').read())",
              "--quit"]
     subprocess.run(["mount", "-t", "proc", "proc", str(root / "proc")], check=True)
@@ -129,16 +137,12 @@ def _run_gimp(root: Path, mode: str, endpoint: str, photo: dict) -> tuple[dict, 
             command = ["chroot", str(root), *env, f"DISPLAY={display}", "gimp-3.0", "--no-splash", *batch]
         else:
             command = ["chroot", str(root), *env, "gimp-console-3.0", "-i", *batch]
-        gimp = subprocess.run(command, capture_output=True, text=True, timeout=GIMP_TIMEOUT_S)
+        return subprocess.run(command, capture_output=True, text=True, timeout=GIMP_TIMEOUT_S)
     finally:
         if xvfb is not None:
             xvfb.terminate()
             xvfb.wait(30)
         subprocess.run(["umount", str(root / "proc")], check=True)
-    report_path = out / "report.json"
-    assert report_path.exists(), f"GIMP's script did not finish (rc {gimp.returncode}):\n{gimp.stdout[-4000:]}\n" \
-                                 f"{gimp.stderr[-4000:]}"
-    return json.loads(report_path.read_text()), out
 
 
 def _start_xvfb(root: Path) -> tuple[subprocess.Popen, str]:
@@ -157,10 +161,9 @@ def _start_xvfb(root: Path) -> tuple[subprocess.Popen, str]:
 
 
 @pytest.fixture(scope="module")
-def batch_session(editors_root, daemon, photo):
-    report, out = _run_gimp(editors_root, "batch", daemon.endpoint, photo)
-    yield report, out
-    shutil.rmtree(out.parent, ignore_errors=True)
+def batch_session(editors_root, daemon, photo, tmp_path_factory):
+    out = tmp_path_factory.mktemp("gimp-batch")
+    return _run_gimp(editors_root, "batch", daemon.endpoint, photo, out), out
 
 
 def _dump(out: Path, name: str, shape: tuple[int, int]) -> np.ndarray:
@@ -237,10 +240,9 @@ def test_daemon_down_gives_the_start_command(batch_session):
 
 
 @pytest.fixture(scope="module")
-def gui_session(editors_root, daemon, photo):
-    report, out = _run_gimp(editors_root, "gui", daemon.endpoint, photo)
-    yield report, out
-    shutil.rmtree(out.parent, ignore_errors=True)
+def gui_session(editors_root, daemon, photo, tmp_path_factory):
+    out = tmp_path_factory.mktemp("gimp-gui")
+    return _run_gimp(editors_root, "gui", daemon.endpoint, photo, out), out
 
 
 def test_one_undo_step_takes_back_each_command_and_nothing_more(gui_session):
