@@ -301,7 +301,8 @@ def test_points_come_from_the_mam_points_layer(session):
 def test_daemon_down_gives_the_start_command(session):
     (started, (outcome, text)), messages = session[0]["edge"]["down"]
     assert started and outcome == "failed"
-    assert len(messages) == 1 and "Start the server with:" in messages[0] and "mam-server --endpoint" in messages[0]
+    assert len(messages) == 1 and text == messages[0]
+    assert "not running" in text and "mam-server --endpoint tcp://127.0.0.1:" in text and "Start server" in text
 
 
 def test_cancel_applies_nothing(session):

@@ -133,8 +133,9 @@ class MatteController(QObject):
         if kind == CANCELLED:
             self._end("cancelled", "Cancelled.")
             return
-        if kind == UNAVAILABLE:
-            message += "\n\nStart the server with:\n  " + start_hint(job["settings"])
+        if kind == UNAVAILABLE:   # the client's message already names the default start command
+            message += "\n\nOr press Start server in the Matting Anything docker; it runs:\n  " + \
+                start_hint(job["settings"])
         self.notify(TITLE, message)
         self._end("failed", message)
 
