@@ -7,7 +7,8 @@ from pymatting, in overlapping tiles so memory stays bounded on any canvas size.
 
 Two passes (measured: docs/BENCHMARKS.md). "Locate": a wide band with a pull towards the input that vanishes on the
 input's edge, so colour edges may move a boundary that is a few pixels off. "Sharpen": a narrower band around the
-located edge with a uniform pull towards it, which stops the Laplacian smearing alpha across low-contrast regions.
+located edge plus its soft pixels, with a uniform pull towards the located alpha, which stops the Laplacian
+smearing alpha across low-contrast regions.
 A tile whose solver fails or does not converge keeps the previous alpha, and the result's notes say so.
 """
 
@@ -228,11 +229,10 @@ def refine(
 
     located, failed1, n1, unknown = _solve_band(image, a, band, locate_weight, solver, tile,
                                                 lambda f: report(0.5 * f))
-    binary_input = bool(np.all((a == 0) | (a == 1)))
-    # A binary input gets a binary edge to sharpen around; a soft one (M2M's) keeps its soft pixels unknown.
-    second = (located > 0.5).astype(np.float32) if binary_input else located
+    # The located alpha's soft pixels stay unknown in the second pass (hair wider than the band keeps its
+    # transparency); measured better than sharpening around its binarised edge on the hair-heavy photos.
     sharp_band = max(MIN_BAND, round(band * SHARPEN_BAND_RATIO))
-    out, failed2, n2, _ = _solve_band(image, second, sharp_band, sharpen_weight, solver, tile,
+    out, failed2, n2, _ = _solve_band(image, located, sharp_band, sharpen_weight, solver, tile,
                                       lambda f: report(0.5 + 0.5 * f))
     notes = []
     failed = failed1 + failed2
