@@ -8,8 +8,8 @@ the same daemon made with the test harness's own pyzmq client.
 """
 from __future__ import annotations
 
+import contextlib
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -20,11 +20,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from editor_chroot import editors_root_or_skip, ground_truth_photo, mounted_proc, virtual_display
 from test_server_harness import WireClient, alpha_array, digest, free_port, running_daemon
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data" / "alphamatting-lowres"
-ENSURE_ROOT = ROOT / "tests" / "editors" / "ensure_root.sh"
 SCRIPT = ROOT / "tests" / "editors" / "gimp_e2e_script.py"
 INSTALLER = ROOT / "plugins" / "gimp" / "install.py"
 PHOTO = "GT01"
@@ -36,26 +35,14 @@ pytestmark = [pytest.mark.editors, pytest.mark.timeout(1800)]
 
 @pytest.fixture(scope="module")
 def editors_root() -> Path:
-    """The trixie root with GIMP 3; built on first use (needs root and the Debian mirror), cached after."""
-    if os.geteuid() != 0:
-        pytest.skip("GIMP 3 runs in a chroot of a Debian 13 root: needs root")
-    run = subprocess.run(["bash", str(ENSURE_ROOT)], capture_output=True, text=True, timeout=1500)
-    if run.returncode != 0:
-        pytest.skip(f"no cached editors root and it could not be built (no network to the Debian mirror?): "
-                    f"{run.stderr[-1500:]}")
-    return Path(run.stdout.strip().splitlines()[-1])
+    return editors_root_or_skip("GIMP 3")
 
 
 @pytest.fixture(scope="module")
 def photo() -> dict:
     """The photo and a prompt taken from its ground truth: the tight box of the subject, a
     foreground anchor on it, a background anchor inside the box."""
-    source, truth = DATA / "input" / f"{PHOTO}.png", DATA / "gt" / f"{PHOTO}.png"
-    if not (source.exists() and truth.exists()):
-        pytest.skip(f"test photo {source} is absent (the shared data folder ../shared/data is not there)")
-    gt = np.asarray(Image.open(truth).convert("L"))
-    ys, xs = np.nonzero(gt > 127)
-    box = [int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1]
+    source, gt, box = ground_truth_photo(PHOTO)
     fy, fx = np.argwhere(gt == 255)[len(np.argwhere(gt == 255)) // 2]
     by, bx = np.argwhere(gt[box[1]:box[3], box[0]:box[2]] == 0)[0]
     return {"path": source, "rgba": np.asarray(Image.open(source).convert("RGBA")), "box": box,
@@ -129,35 +116,13 @@ def _chroot_gimp(root: Path, mode: str, home_in_root: Path) -> subprocess.Comple
     env = ["env", f"HOME={home_in_root}", f"TMPDIR={home_in_root}", f"MAM_E2E_JOB={home_in_root / 'job.json'}"]
     batch = ["--batch-interpreter=python-fu-eval", "-b", f"exec(open('{home_in_root / 'script.py'}').read())",
              "--quit"]
-    subprocess.run(["mount", "-t", "proc", "proc", str(root / "proc")], check=True)
-    xvfb = None
-    try:
+    with mounted_proc(root), contextlib.ExitStack() as stack:
         if mode == "gui":
-            xvfb, display = _start_xvfb(root)
+            display = stack.enter_context(virtual_display(root))
             command = ["chroot", str(root), *env, f"DISPLAY={display}", "gimp-3.0", "--no-splash", *batch]
         else:
             command = ["chroot", str(root), *env, "gimp-console-3.0", "-i", *batch]
         return subprocess.run(command, capture_output=True, text=True, timeout=GIMP_TIMEOUT_S)
-    finally:
-        if xvfb is not None:
-            xvfb.terminate()
-            xvfb.wait(30)
-        subprocess.run(["umount", str(root / "proc")], check=True)
-
-
-def _start_xvfb(root: Path) -> tuple[subprocess.Popen, str]:
-    """A virtual display inside the root; Xvfb picks a free display number and writes it to a pipe."""
-    read_fd, write_fd = os.pipe()
-    proc = subprocess.Popen(["chroot", str(root), "Xvfb", "-displayfd", str(write_fd), "-nolisten", "tcp",
-                             "-screen", "0", "1280x1024x24"], pass_fds=(write_fd,),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    os.close(write_fd)
-    with os.fdopen(read_fd) as pipe:
-        number = pipe.readline().strip()
-    if not number:
-        proc.kill()
-        raise AssertionError("Xvfb did not start in the editors root")
-    return proc, f":{number}"
 
 
 @pytest.fixture(scope="module")

@@ -24,11 +24,10 @@ import pytest
 from PIL import Image
 
 from plugins.krita.build_zip import build
+from editor_chroot import editors_root_or_skip, ground_truth_photo, mounted_proc, virtual_display
 from test_server_harness import WireClient, alpha_array, free_port, running_daemon
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data" / "alphamatting-lowres"
-ENSURE_ROOT = ROOT / "tests" / "editors" / "ensure_root.sh"
 DRIVER = ROOT / "tests" / "editors" / "krita_e2e_driver.py"
 KRITA_IMPORTER = "/usr/share/krita/pykrita/plugin_importer/plugin_importer.py"
 PHOTO = "GT01"
@@ -41,25 +40,13 @@ pytestmark = [pytest.mark.editors, pytest.mark.timeout(1800)]
 
 @pytest.fixture(scope="module")
 def editors_root() -> Path:
-    """The trixie root with Krita 5.2; built on first use (needs root and the Debian mirror), cached after."""
-    if os.geteuid() != 0:
-        pytest.skip("Krita 5.2 runs in a chroot of a Debian 13 root: needs root")
-    run = subprocess.run(["bash", str(ENSURE_ROOT)], capture_output=True, text=True, timeout=1500)
-    if run.returncode != 0:
-        pytest.skip(f"no cached editors root and it could not be built (no network to the Debian mirror?): "
-                    f"{run.stderr[-1500:]}")
-    return Path(run.stdout.strip().splitlines()[-1])
+    return editors_root_or_skip("Krita 5.2")
 
 
 @pytest.fixture(scope="module")
 def photo() -> dict:
     """The photo and the selection box the driver draws: the tight box of the ground-truth subject."""
-    source, truth = DATA / "input" / f"{PHOTO}.png", DATA / "gt" / f"{PHOTO}.png"
-    if not (source.exists() and truth.exists()):
-        pytest.skip(f"test photo {source} is absent (the shared data folder ../shared/data is not there)")
-    gt = np.asarray(Image.open(truth).convert("L"))
-    ys, xs = np.nonzero(gt > 127)
-    box = [int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1]
+    source, _gt, box = ground_truth_photo(PHOTO)
     return {"path": source, "rgba": np.asarray(Image.open(source).convert("RGBA")), "box": box}
 
 
@@ -102,63 +89,29 @@ def _run_krita(root: Path, home: Path, home_in_root: Path, endpoint: str, photo:
               "endpoint": endpoint, "dead_endpoint": f"tcp://127.0.0.1:{free_port()}",
               "out": str(home_in_root / "out"), "timeout_s": 240}
     (home / "config.json").write_text(json.dumps(config))
-    subprocess.run(["mount", "-t", "proc", "proc", str(root / "proc")], check=True)
-    xvfb = None
-    try:
+    with mounted_proc(root):
         # Krita's own "Import Python Plugin from File" code installs the zip: the zip is what users get
         installed = subprocess.run(["chroot", str(root), "python3", KRITA_IMPORTER, str(home_in_root / "mam_krita.zip"),
                                     str(home_in_root / ".local/share/krita")], capture_output=True, text=True)
         assert installed.returncode == 0 and "Imported plugin: Matting Anything" in installed.stdout, \
             f"Krita's plugin importer rejected the zip:\n{installed.stdout}\n{installed.stderr}"
-        xvfb, display = _start_xvfb(root)
-        (home / "tmp").mkdir()   # Krita's swap files: gone with the run folder even though it exits hard
-        krita = subprocess.Popen(["chroot", str(root), "env", f"HOME={home_in_root}", f"TMPDIR={home_in_root / 'tmp'}",
-                                  f"DISPLAY={display}",
-                                  f"MAM_KRITA_E2E={home_in_root / 'config.json'}", "krita", "--nosplash"],
-                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
-        try:
-            log, _ = krita.communicate(timeout=KRITA_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            os.killpg(krita.pid, signal.SIGKILL)
-            log, _ = krita.communicate()
-    finally:
-        if xvfb is not None:
-            xvfb.terminate()
-            xvfb.wait(30)
-        _unmount_proc(root)
+        with virtual_display(root) as display:
+            (home / "tmp").mkdir()   # Krita's swap files: gone with the run folder even though it exits hard
+            krita = subprocess.Popen(["chroot", str(root), "env", f"HOME={home_in_root}",
+                                      f"TMPDIR={home_in_root / 'tmp'}", f"DISPLAY={display}",
+                                      f"MAM_KRITA_E2E={home_in_root / 'config.json'}", "krita", "--nosplash"],
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                     start_new_session=True)
+            try:
+                log, _ = krita.communicate(timeout=KRITA_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                os.killpg(krita.pid, signal.SIGKILL)
+                log, _ = krita.communicate()
     results_path = out / "results.json"
     results = json.loads(results_path.read_text()) if results_path.exists() else None
     assert results is not None, f"the Krita driver did not finish (rc {krita.returncode}):\n{log[-6000:]}"
     assert "error" not in results, results["error"] + "\n" + log[-4000:]
     return results, out
-
-
-def _unmount_proc(root: Path) -> None:
-    """Drop our /proc mount; if another editor test in the same root holds it busy, detach it lazily."""
-    if subprocess.run(["umount", str(root / "proc")], capture_output=True).returncode != 0:
-        subprocess.run(["umount", "-l", str(root / "proc")], check=True)
-
-
-def _start_xvfb(root: Path) -> tuple[subprocess.Popen, str]:
-    """A virtual display inside the root that answers a client. Xvfb picks a free display number and
-    writes it to a pipe. -noreset: by default Xvfb resets when its last client leaves, and a client
-    connecting during that reset (Krita connects more than once at start-up) is refused. The display
-    is probed (xdotool) and started again if it does not answer."""
-    for _attempt in range(3):
-        read_fd, write_fd = os.pipe()
-        proc = subprocess.Popen(["chroot", str(root), "Xvfb", "-displayfd", str(write_fd), "-nolisten", "tcp", "-noreset",
-                                 "-screen", "0", "1280x1024x24"], pass_fds=(write_fd,),
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        os.close(write_fd)
-        with os.fdopen(read_fd) as pipe:
-            display = f":{pipe.readline().strip()}"
-        probe = subprocess.run(["chroot", str(root), "env", f"DISPLAY={display}", "xdotool", "getdisplaygeometry"],
-                               capture_output=True, timeout=30)
-        if display != ":" and proc.poll() is None and probe.returncode == 0:
-            return proc, display
-        proc.kill()
-        proc.wait()
-    raise AssertionError("Xvfb did not give a usable display in the editors root")
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,78 @@
+"""What both editor end-to-end tests need: the Debian 13 root, /proc inside it, a virtual display, the photo."""
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import pytest
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data" / "alphamatting-lowres"
+ENSURE_ROOT = ROOT / "tests" / "editors" / "ensure_root.sh"
+
+
+def editors_root_or_skip(editor: str) -> Path:
+    """The trixie root with Krita 5.2 and GIMP 3; built on first use (needs root and the Debian mirror), cached."""
+    if os.geteuid() != 0:
+        pytest.skip(f"{editor} runs in a chroot of a Debian 13 root: needs root")
+    run = subprocess.run(["bash", str(ENSURE_ROOT)], capture_output=True, text=True, timeout=1500)
+    if run.returncode != 0:
+        pytest.skip(f"no cached editors root and it could not be built (no network to the Debian mirror?): "
+                    f"{run.stderr[-1500:]}")
+    return Path(run.stdout.strip().splitlines()[-1])
+
+
+def ground_truth_photo(name: str) -> tuple[Path, np.ndarray, list[int]]:
+    """A real photo, its ground-truth alpha (0–255) and the tight box of its subject (gt > 127)."""
+    source, truth = DATA / "input" / f"{name}.png", DATA / "gt" / f"{name}.png"
+    if not (source.exists() and truth.exists()):
+        pytest.skip(f"test photo {source} is absent (the shared data folder ../shared/data is not there)")
+    gt = np.asarray(Image.open(truth).convert("L"))
+    ys, xs = np.nonzero(gt > 127)
+    return source, gt, [int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1]
+
+
+@contextlib.contextmanager
+def mounted_proc(root: Path) -> Iterator[None]:
+    """/proc in the root only while an editor runs; if another editor test holds it busy, detach it lazily."""
+    subprocess.run(["mount", "-t", "proc", "proc", str(root / "proc")], check=True)
+    try:
+        yield
+    finally:
+        if subprocess.run(["umount", str(root / "proc")], capture_output=True).returncode != 0:
+            subprocess.run(["umount", "-l", str(root / "proc")], check=True)
+
+
+@contextlib.contextmanager
+def virtual_display(root: Path) -> Iterator[str]:
+    """An Xvfb display inside the root that answers a client; yields its DISPLAY value.
+
+    Xvfb picks a free display number and writes it to a pipe. -noreset: by default Xvfb resets when its last
+    client leaves, and a client connecting during that reset (Krita connects more than once at start-up) is
+    refused. The display is probed (xdotool) and started again if it does not answer.
+    """
+    for _attempt in range(3):
+        read_fd, write_fd = os.pipe()
+        proc = subprocess.Popen(["chroot", str(root), "Xvfb", "-displayfd", str(write_fd), "-nolisten", "tcp",
+                                 "-noreset", "-screen", "0", "1280x1024x24"], pass_fds=(write_fd,),
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        os.close(write_fd)
+        with os.fdopen(read_fd) as pipe:
+            display = f":{pipe.readline().strip()}"
+        probe = subprocess.run(["chroot", str(root), "env", f"DISPLAY={display}", "xdotool", "getdisplaygeometry"],
+                               capture_output=True, timeout=30)
+        if display != ":" and proc.poll() is None and probe.returncode == 0:
+            try:
+                yield display
+            finally:
+                proc.terminate()
+                proc.wait(30)
+            return
+        proc.kill()
+        proc.wait()
+    raise AssertionError("Xvfb did not give a usable display in the editors root")
