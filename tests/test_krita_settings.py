@@ -73,3 +73,15 @@ def test_daemon_summary_names_model_device_and_test_weights():
     hello["model"].update(model_type="tiny", device="cpu", random_weights=True)
     assert summary(hello).endswith("RANDOM WEIGHTS (test mode): mattes are meaningless")
     assert summary({"model": "garbage"}).startswith("connected: unknown model on unknown device")
+
+
+def test_daemon_summary_says_when_the_classic_no_weights_mode_is_in_use():
+    from plugins.krita.mam_krita.daemon_info import summary
+    hello = {"server_version": "0.2.0", "model": {"model_type": "vit_b", "backend": "classic", "device": "cpu",
+                                                  "mode": "classic (GrabCut + closed-form matting, no neural weights)"}}
+    line = summary(hello)
+    assert line.startswith("connected: CLASSIC MODE (no model weights)")
+    assert "GrabCut + closed-form matting" in line and line.endswith("on cpu, server 0.2.0")
+    assert "vit_b" not in line, "a classic daemon loads no SAM model: naming one would mislead"
+    hello["model"]["backend"] = "mam"
+    assert summary(hello) == "connected: vit_b on cpu, server 0.2.0"

@@ -15,12 +15,12 @@ from PyQt5.QtWidgets import QMessageBox
 from . import apply as applying
 from .canvas import effective_source, read_canvas, source_layer
 from .document_prompt import collect_prompt
-from .pixel_formats import UnsupportedColorSpace
+from .pixel_formats import UnsupportedColorSpace, protocol_format
 from .prompts import PromptError
 from .settings import Settings, SettingsError, load, start_hint
 from .worker import CANCELLED, UNAVAILABLE, MatteWorker, shared_client
 
-SELECTION, MASK = "selection", "mask"
+SELECTION, MASK, SUBJECT_LAYER = "selection", "mask", "subject_layer"
 TITLE = "Matting Anything"
 
 
@@ -69,6 +69,8 @@ class MatteController(QObject):
                 source, note = effective_source(settings.source, layer.name(), layer.type())
             if target == MASK and (layer is None or note):
                 return self._refuse("Select the layer that should get the transparency mask.")
+            if target == SUBJECT_LAYER:   # the new layer takes the document's colour space: refuse early
+                protocol_format(doc.colorModel(), doc.colorDepth())
             prompt = collect_prompt(doc, settings.refine)
             canvas = read_canvas(doc, layer, source)
         except (PromptError, UnsupportedColorSpace, SettingsError, ValueError) as exc:
@@ -76,7 +78,7 @@ class MatteController(QObject):
         self._job = {"doc": doc, "layer_id": layer.uniqueId() if layer is not None else None,
                      "target": target, "settings": settings}
         worker = MatteWorker(shared_client(settings.endpoint), settings.timeout_s, canvas, prompt,
-                             settings.guidance, self)
+                             settings.guidance, foreground=target == SUBJECT_LAYER, parent=self)
         worker.progress.connect(self.progress)
         worker.succeeded.connect(self._on_result)
         worker.failed.connect(self._on_failure)
@@ -110,23 +112,27 @@ class MatteController(QObject):
         if doc is None:
             self._end("discarded", "The image was closed before the matte arrived; nothing was changed.")
             return
-        layer = doc.nodeByUniqueID(job["layer_id"]) if job["target"] == MASK else None
-        if job["target"] == MASK and layer is None:
+        target = job["target"]
+        layer = doc.nodeByUniqueID(job["layer_id"]) if job["layer_id"] is not None else None
+        if target != SELECTION and job["layer_id"] is not None and layer is None:
             self._end("discarded", "The layer was deleted before the matte arrived; nothing was changed.")
             return
+        window = (result.x, result.y, result.width, result.height)
         try:
-            if layer is not None:
-                applying.apply_transparency_mask(doc, layer, result.alpha, result.x, result.y,
-                                                 result.width, result.height)
+            if target == MASK:
+                applying.apply_transparency_mask(doc, layer, result.alpha, *window)
+            elif target == SUBJECT_LAYER:
+                applying.apply_subject_layer(doc, layer, result.foreground, result.alpha, *window)
             else:
-                applying.apply_selection(doc, result.alpha, result.x, result.y, result.width, result.height)
+                applying.apply_selection(doc, result.alpha, *window)
         except Exception as exc:  # Krita refused the change: say so, and stay usable for the next request
             text = f"Krita could not apply the matte ({type(exc).__name__}: {exc})."
             self.notify(TITLE, text)
             self._end("failed", text)
             return
         total = sum(result.timings.values()) if result.timings else 0.0
-        self._end("applied", f"Done (score {result.score:.2f}, {total:.1f} s).")
+        made = f" New layer \"{applying.SUBJECT_LAYER_NAME}\"." if target == SUBJECT_LAYER else ""
+        self._end("applied", f"Done (score {result.score:.2f}, {total:.1f} s).{made}")
 
     def _on_failure(self, kind: str, message: str) -> None:
         job, self._job = self._job, None

@@ -8,7 +8,7 @@ from PyQt5.QtCore import QTimer
 from PyQt5.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QHBoxLayout, QLabel, QLineEdit, QProgressBar,
                              QPushButton, QVBoxLayout, QWidget)
 
-from .controller import MASK, SELECTION, TITLE, load_settings, shared_controller
+from .controller import MASK, SELECTION, SUBJECT_LAYER, TITLE, load_settings, shared_controller
 from .daemon_info import summary
 from .settings import GUIDANCES, SOURCES, SettingsError, save, server_argv, start_hint
 from .worker import HelloWorker
@@ -63,8 +63,12 @@ class MamDocker(DockWidget):
         buttons = QHBoxLayout()
         self._select = QPushButton("Select Subject")
         self._mask = QPushButton("Matte to Mask")
+        self._extract = QPushButton("Extract Subject")
+        self._extract.setToolTip("A new layer above the active one: the subject's colours, cleaned of the old "
+                                 "background, with the matte as transparency")
         buttons.addWidget(self._select)
         buttons.addWidget(self._mask)
+        buttons.addWidget(self._extract)
         layout.addLayout(buttons)
         row = QHBoxLayout()
         self._progress = QProgressBar()
@@ -96,6 +100,7 @@ class MamDocker(DockWidget):
         self._refine.toggled.connect(self._save)
         self._select.clicked.connect(lambda: self._controller.start(SELECTION))
         self._mask.clicked.connect(lambda: self._controller.start(MASK))
+        self._extract.clicked.connect(lambda: self._controller.start(SUBJECT_LAYER))
         self._cancel.clicked.connect(self._controller.cancel)
         self._start.clicked.connect(self.start_server)
         self._check.clicked.connect(self.check_daemon)
@@ -179,6 +184,7 @@ class MamDocker(DockWidget):
         self._cancel.setEnabled(busy)
         self._select.setEnabled(not busy)
         self._mask.setEnabled(not busy)
+        self._extract.setEnabled(not busy)
         self._progress.setValue(0)
 
     def _on_progress(self, stage: str, fraction: float) -> None:

@@ -40,10 +40,12 @@ class MatteWorker(QThread):
     succeeded = pyqtSignal(object)          # mam_client.MatteResult
     failed = pyqtSignal(str, str)           # kind, message
 
-    def __init__(self, client: MamClient, timeout_s: float, canvas, prompt, guidance: str, parent=None):
+    def __init__(self, client: MamClient, timeout_s: float, canvas, prompt, guidance: str, foreground: bool = False,
+                 parent=None):
         super().__init__(parent)
         self._client, self._timeout_s = client, timeout_s
         self._canvas, self._prompt, self._guidance = canvas, prompt, guidance
+        self._foreground = foreground   # also ask for the decontaminated colours (Extract Subject)
         self._cancel = threading.Event()
 
     def cancel(self) -> None:
@@ -55,8 +57,8 @@ class MatteWorker(QThread):
         try:
             result = self._client.matte(c.width, c.height, c.fmt, c.pixels, c.stride, box=p.box,
                                         points=p.points or None, mask=p.mask, guidance=self._guidance, depth=8,
-                                        crop=True, on_progress=self.progress.emit, cancel_event=self._cancel,
-                                        timeout=self._timeout_s)
+                                        crop=True, foreground=self._foreground, on_progress=self.progress.emit,
+                                        cancel_event=self._cancel, timeout=self._timeout_s)
         except (MamError, DaemonUnavailable, DaemonTimeout, ValueError) as exc:
             self.failed.emit(failure_kind(exc), str(exc))
         except Exception as exc:  # a thread must report, never die silently and leave the UI waiting
