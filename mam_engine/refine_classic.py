@@ -29,6 +29,8 @@ DEFAULT_SOLVER = "cf"
 # pass's band relative to it (measured: docs/BENCHMARKS.md).
 BAND_FRACTION = 0.0125
 SHARPEN_BAND_RATIO = 0.64
+# The default band never exceeds this fraction of the subject's short side.
+SUBJECT_FRACTION = 0.1
 MIN_BAND, MAX_BAND = 1, 256
 # The tiled solver bounds memory per tile, so the limit is on the canvas the caller may hand us at all.
 MAX_PIXELS = 64_000_000
@@ -55,6 +57,19 @@ def default_band(shape: tuple[int, ...]) -> int:
     return int(min(MAX_BAND, max(2, round(BAND_FRACTION * max(shape[0], shape[1])))))
 
 
+def subject_band(alpha: np.ndarray, band: int) -> int:
+    """The default band, narrowed for a small subject: at most SUBJECT_FRACTION of its box's short side.
+
+    A band as wide as the subject leaves nothing of it known and the solve washes it out (measured on coco-tiny's
+    small instances: docs/BENCHMARKS.md).
+    """
+    ys, xs = np.nonzero(alpha > 0.5)
+    if len(ys) == 0:
+        return band
+    short = min(ys.max() - ys.min() + 1, xs.max() - xs.min() + 1)
+    return int(max(MIN_BAND, min(band, round(SUBJECT_FRACTION * short))))
+
+
 def validate_options(image_shape: tuple[int, ...], band: int | None, solver: str) -> int:
     """Check solver, band and canvas size; return the band to use. Raises ValueError naming the problem."""
     if solver not in LAPLACIANS:
@@ -72,10 +87,6 @@ def validate_options(image_shape: tuple[int, ...], band: int | None, solver: str
     if not MIN_BAND <= int(band) <= MAX_BAND:
         raise ValueError(f"band width {band} px is out of range [{MIN_BAND}, {MAX_BAND}]")
     return int(band)
-
-
-def _disk(radius: int) -> np.ndarray:
-    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
 
 
 def _within(region: np.ndarray, band: int) -> np.ndarray:
@@ -125,9 +136,9 @@ def _solve_crop(
 ) -> np.ndarray:
     """Alpha of the unknown pixels of one crop (flattened, in raster order).
 
-    Minimises αᵀLα + PRIOR_WEIGHT·|α − prior|² over the unknown pixels with the known ones fixed: the weak pull to
-    the input mask decides regions the Laplacian leaves ambiguous (a hole with no known pixel inside), while colour
-    edges in the Laplacian move the boundary. Raises RuntimeError when CG does not converge or the result is not
+    Minimises αᵀLα + Σ weight·(α − prior)² over the unknown pixels with the known ones fixed: the weak pull to the
+    input decides regions the Laplacian leaves ambiguous (a hole with no known pixel inside), while colour edges in
+    the Laplacian move the boundary. Raises RuntimeError when CG does not converge or the result is not
     finite.
     """
     import pymatting
@@ -209,8 +220,8 @@ def refine(
 ) -> Refined:
     """Refine `alpha` (H×W bool mask or float in [0, 1]) against `image` (H×W×3 uint8) near its edge.
 
-    `band` is the locate pass's half-width in pixels (default: BAND_FRACTION of the long side). Away from the edge the
-    input is kept. `on_progress(fraction)` is called after each tile; an exception raised there propagates (that is
+    `band` is the locate pass's half-width in pixels (default: BAND_FRACTION of the long side, narrowed for small
+    subjects). Away from the edge the input is kept. `on_progress(fraction)` is called after each tile; an exception raised there propagates (that is
     how a caller cancels).
     """
     image = np.asarray(image)
@@ -222,7 +233,8 @@ def refine(
     a = a.astype(np.float32)
     if not np.all(np.isfinite(a)) or a.min(initial=0) < 0 or a.max(initial=0) > 1:
         raise ValueError("alpha must hold values in [0, 1]")
-    band = validate_options(image.shape, band, solver)
+    chosen = validate_options(image.shape, band, solver)
+    band = subject_band(a, chosen) if band is None else chosen
     if tile < 64:
         raise ValueError(f"tile size {tile} is too small (at least 64 px)")
     report = on_progress or (lambda fraction: None)

@@ -143,3 +143,17 @@ def test_real_photo_crop_beats_the_grid_mask():
     crop = (slice(y0, y0 + 200), slice(x0, x0 + 200))
     r = refine_classic.refine(image[crop], mask[crop], band=10)
     assert metrics.sad(r.alpha, gt[crop]) < 0.8 * metrics.sad(mask[crop], gt[crop])
+
+
+def test_small_subject_survives_the_default_band():
+    # On a 640-px canvas the default band is 8 px: as wide as this 12-px-wide subject. The band is narrowed to a
+    # tenth of the subject's short side so the subject keeps known pixels.
+    rng = np.random.default_rng(3)
+    image = np.clip(rng.normal([60, 90, 160], 20, (480, 640, 3)), 0, 255).astype(np.uint8)
+    subject = np.zeros((480, 640), bool)
+    subject[200:236, 300:312] = True
+    image[subject] = np.clip(rng.normal([170, 120, 90], 20, (int(subject.sum()), 3)), 0, 255).astype(np.uint8)
+    assert refine_classic.default_band(image.shape) >= 6
+    r = refine_classic.refine(image, subject)
+    assert r.band == 1
+    assert metrics.iou(r.alpha > 0.5, subject) > 0.9
