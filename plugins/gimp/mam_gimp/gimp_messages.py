@@ -11,3 +11,17 @@ def mask_exists_in_batch(layer_name: str) -> str:
     """The batch-mode error when a mask would be overwritten without replace-mask."""
     return (f"Layer \"{layer_name}\" already has a layer mask; pass replace-mask=TRUE to replace it, "
             "or remove the mask first.")
+
+
+def needs_rgb_image() -> str:
+    """Extract Subject makes an RGBA layer, which a grayscale or indexed image cannot hold."""
+    return "Extract Subject needs an RGB image: convert it with Image ▸ Mode ▸ RGB first."
+
+
+def progress_label(hello: dict) -> str:
+    """The progress bar's prefix; it names the classic (no-weights) mode whenever the daemon runs it,
+    so nobody mistakes its mattes for the MAM model's."""
+    model = hello.get("model") if isinstance(hello.get("model"), dict) else {}
+    if model.get("backend") == "classic":
+        return "Matting Anything [CLASSIC MODE, no model weights]"
+    return "Matting Anything"

@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
-"""GIMP 3 plug-in: a soft layer mask or selection of the subject, computed by the Matting Anything daemon.
+"""GIMP 3 plug-in: a soft layer mask or selection of the subject, or the subject extracted to a new
+layer, computed by the Matting Anything daemon.
 
 Only GIMP glue lives here; the prompt rules (gimp_prompt), the pixel formats (gimp_formats), the
-wording (gimp_messages) and the network (mam_client, bundled by install.py) are separate modules.
+subject layer's pixels (gimp_cutout), the wording (gimp_messages) and the network (mam_client,
+bundled by install.py) are separate modules.
 """
 from __future__ import annotations
 
@@ -15,13 +17,16 @@ gi.require_version("Gimp", "3.0")
 gi.require_version("Gegl", "0.4")
 from gi.repository import Babl, Gegl, Gimp, GLib, GObject  # noqa: E402
 
+from gimp_cutout import rgba_from_matte  # noqa: E402
 from gimp_formats import PixelFormat, gray_format_like, pixel_format_for  # noqa: E402
-from gimp_messages import mask_exists_in_batch, replace_mask_question  # noqa: E402
+from gimp_messages import mask_exists_in_batch, needs_rgb_image, progress_label, replace_mask_question  # noqa: E402
 from gimp_prompt import LayerRect, Prompt, PromptError, bezier_anchors, build_prompt, is_background_path  # noqa: E402
 from mam_client import DaemonTimeout, DaemonUnavailable, MamClient, MamError  # noqa: E402
 
 PROC_MASK = "plug-in-mam-add-layer-mask"
 PROC_SELECT = "plug-in-mam-select-subject"
+PROC_EXTRACT = "plug-in-mam-extract-subject"
+SUBJECT_LAYER_NAME = "Subject (Matting Anything)"
 MENU_PATH = "<Image>/Filters/Matting Anything"
 DEFAULT_ENDPOINT = "tcp://127.0.0.1:5757"
 TIMEOUT_S = 300.0
@@ -88,20 +93,23 @@ def _read_inputs(image: Gimp.Image, layer: Gimp.Layer, fmt: PixelFormat, prompt:
     return bytes(pixels), (bytes(mask) if mask is not None else None)
 
 
-def _show_progress(stage: str, fraction: float) -> None:
-    Gimp.progress_set_text(f"Matting Anything: {stage}")
-    Gimp.progress_update(min(max(float(fraction), 0.0), 1.0))
-
-
 def _request_matte(endpoint: str, guidance: str, layer: Gimp.Layer, fmt: PixelFormat, pixels: bytes,
-                   mask: bytes | None, prompt: Prompt):
+                   mask: bytes | None, prompt: Prompt, foreground: bool):
     width, height = layer.get_width(), layer.get_height()
-    Gimp.progress_init("Matting Anything: sending the layer")
+    Gimp.progress_init("Matting Anything: connecting")
     try:
         with MamClient(endpoint, matte_timeout=TIMEOUT_S, client_name="gimp") as client:
+            label = progress_label(client.connect())
+            Gimp.progress_set_text(f"{label}: sending the layer")
+
+            def show_progress(stage: str, fraction: float) -> None:
+                Gimp.progress_set_text(f"{label}: {stage}")
+                Gimp.progress_update(min(max(float(fraction), 0.0), 1.0))
+
             return client.matte(width, height, fmt.wire, pixels, width * fmt.bytes_per_pixel,
                                 box=prompt.box, points=prompt.points or None, mask=mask, guidance=guidance,
-                                depth=fmt.alpha_depth, crop=False, on_progress=_show_progress)
+                                depth=fmt.alpha_depth, crop=False, foreground=foreground,
+                                on_progress=show_progress)
     except (DaemonUnavailable, DaemonTimeout) as exc:
         raise UserFacingError(f"Matting Anything: {exc}") from exc
     except MamError as exc:
@@ -139,6 +147,22 @@ def _apply_as_selection(image: Gimp.Image, layer: Gimp.Layer, result) -> None:
     image.remove_channel(channel)
 
 
+def _add_subject_layer(image: Gimp.Image, layer: Gimp.Layer, result) -> Gimp.Layer:
+    """A new RGBA layer right above `layer`, at its offsets and size, holding the decontaminated
+    colours with the matte as alpha; GEGL converts them to the image's precision."""
+    rect = _layer_rect(layer)
+    subject = Gimp.Layer.new(image, SUBJECT_LAYER_NAME, rect.width, rect.height, Gimp.ImageType.RGBA_IMAGE,
+                             100.0, Gimp.LayerMode.NORMAL)
+    image.insert_layer(subject, layer.get_parent(), image.get_item_position(layer))
+    subject.set_offsets(rect.x, rect.y)
+    babl, pixels = rgba_from_matte(result.foreground, result.alpha, result.width, result.height, result.depth)
+    buffer = subject.get_buffer()
+    buffer.set(Gegl.Rectangle.new(result.x, result.y, result.width, result.height), babl, pixels)
+    buffer.flush()
+    subject.update(result.x, result.y, result.width, result.height)
+    return subject
+
+
 def _confirm_replace(layer: Gimp.Layer) -> bool:
     gi.require_version("Gtk", "3.0")
     from gi.repository import Gtk
@@ -162,6 +186,31 @@ def _ask_options(procedure: Gimp.Procedure, config: Gimp.ProcedureConfig, title:
     return accepted
 
 
+def _ask_daemon(image: Gimp.Image, layer: Gimp.Layer, config: Gimp.ProcedureConfig, foreground: bool):
+    """Reads the layer and prompt and returns the daemon's answer (with the colours if `foreground`)."""
+    prompt = _prompt_for(image, layer, config.get_property("refine-selection"))
+    if prompt.dropped_points:
+        Gimp.message(f"Matting Anything: {prompt.dropped_points} path anchor(s) outside the layer were left out.")
+    fmt = pixel_format_for(image.get_precision().value_name)
+    pixels, mask = _read_inputs(image, layer, fmt, prompt)
+    return _request_matte(config.get_property("endpoint"), config.get_property("guidance"),
+                          layer, fmt, pixels, mask, prompt, foreground)
+
+
+def extract_subject(image: Gimp.Image, drawables: list, config: Gimp.ProcedureConfig) -> None:
+    """The subject on a new layer above the active one, as one undo step; the layer itself is untouched."""
+    layer = _layer_of(image, drawables)
+    if image.get_base_type() != Gimp.ImageBaseType.RGB:
+        raise UserFacingError(needs_rgb_image())
+    result = _ask_daemon(image, layer, config, foreground=True)
+    image.undo_group_start()
+    try:
+        _add_subject_layer(image, layer, result)
+    finally:
+        image.undo_group_end()
+    Gimp.displays_flush()
+
+
 def matte_subject(image: Gimp.Image, drawables: list, config: Gimp.ProcedureConfig, interactive: bool) -> None:
     """Reads the layer and prompt, asks the daemon, and applies the answer as one undo step."""
     layer = _layer_of(image, drawables)
@@ -171,13 +220,7 @@ def matte_subject(image: Gimp.Image, drawables: list, config: Gimp.ProcedureConf
             raise UserFacingError(mask_exists_in_batch(layer.get_name()))
         if not _confirm_replace(layer):
             raise Cancelled()
-    prompt = _prompt_for(image, layer, config.get_property("refine-selection"))
-    if prompt.dropped_points:
-        Gimp.message(f"Matting Anything: {prompt.dropped_points} path anchor(s) outside the layer were left out.")
-    fmt = pixel_format_for(image.get_precision().value_name)
-    pixels, mask = _read_inputs(image, layer, fmt, prompt)
-    result = _request_matte(config.get_property("endpoint"), config.get_property("guidance"),
-                            layer, fmt, pixels, mask, prompt)
+    result = _ask_daemon(image, layer, config, foreground=False)
     image.undo_group_start()
     try:
         if output == "mask":
@@ -194,7 +237,10 @@ def _run(procedure, run_mode, image, drawables, config, _data):
     if interactive and not _ask_options(procedure, config, procedure.get_menu_label().replace("_", "")):
         return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, GLib.Error())
     try:
-        matte_subject(image, drawables, config, interactive)
+        if procedure.get_name() == PROC_EXTRACT:
+            extract_subject(image, drawables, config)
+        else:
+            matte_subject(image, drawables, config, interactive)
     except Cancelled:
         return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, GLib.Error())
     except UserFacingError as exc:
@@ -202,7 +248,8 @@ def _run(procedure, run_mode, image, drawables, config, _data):
     return procedure.new_return_values(Gimp.PDBStatusType.SUCCESS, GLib.Error())
 
 
-def _add_arguments(procedure: Gimp.Procedure, default_output: str) -> None:
+def _add_arguments(procedure: Gimp.Procedure, default_output: str | None) -> None:
+    """The procedures' arguments; without `default_output` (Extract Subject) there is no output choice."""
     rw = GObject.ParamFlags.READWRITE
     procedure.add_string_argument("endpoint", "_Daemon endpoint", "ZeroMQ endpoint of the Matting Anything daemon",
                                   DEFAULT_ENDPOINT, rw)
@@ -210,22 +257,24 @@ def _add_arguments(procedure: Gimp.Procedure, default_output: str) -> None:
     guidance.add("alpha", 0, "Soft alpha matte", "M2M's alpha: hair and fur stay soft")
     guidance.add("mask", 1, "Hard mask", "SAM's binary mask, without matting")
     procedure.add_choice_argument("guidance", "_Guidance", "Soft matte or hard mask", guidance, "alpha", rw)
-    output = Gimp.Choice.new()
-    output.add("mask", 0, "Layer mask", "Add the matte as the active layer's mask")
-    output.add("selection", 1, "Selection", "Replace the selection with the matte")
-    procedure.add_choice_argument("output", "Ou_tput", "Where the matte goes", output, default_output, rw)
-    procedure.add_boolean_argument("replace-mask", "Re_place an existing layer mask",
-                                   "Overwrite the layer's mask without asking", False, rw)
+    if default_output is not None:
+        output = Gimp.Choice.new()
+        output.add("mask", 0, "Layer mask", "Add the matte as the active layer's mask")
+        output.add("selection", 1, "Selection", "Replace the selection with the matte")
+        procedure.add_choice_argument("output", "Ou_tput", "Where the matte goes", output, default_output, rw)
+        procedure.add_boolean_argument("replace-mask", "Re_place an existing layer mask",
+                                       "Overwrite the layer's mask without asking", False, rw)
     procedure.add_boolean_argument("refine-selection", "Re_fine the selection",
                                    "Send the selection itself (not only its bounding box) as a mask to refine",
                                    False, rw)
 
 
 class MattingAnything(Gimp.PlugIn):
-    """Registers the two menu commands; both run matte_subject and differ in where the matte goes."""
+    """Registers the three menu commands: two run matte_subject and differ in where the matte goes,
+    the third runs extract_subject."""
 
     def do_query_procedures(self):
-        return [PROC_MASK, PROC_SELECT]
+        return [PROC_MASK, PROC_SELECT, PROC_EXTRACT]
 
     def do_set_i18n(self, _name):
         return False
@@ -243,6 +292,15 @@ class MattingAnything(Gimp.PlugIn):
                 "named \"MAM background\" prompt the Matting Anything daemon; its matte becomes the layer mask.",
                 name)
             _add_arguments(procedure, "mask")
+        elif name == PROC_EXTRACT:
+            procedure.set_image_types("RGB*")
+            procedure.set_menu_label("_Extract Subject to New Layer...")
+            procedure.set_documentation(
+                "Puts the subject on a new layer above the active one",
+                "Same prompt as \"Add Layer Mask from Subject\"; a new RGBA layer gets the subject's colours, with "
+                "the old background removed from its soft edges, and the matte as its transparency.",
+                name)
+            _add_arguments(procedure, None)
         else:
             procedure.set_menu_label("_Select Subject...")
             procedure.set_documentation(
