@@ -1,8 +1,8 @@
 """Builds Segment Anything models from segment_anything's own modeling code.
 
 `segment_anything/__init__.py` imports torchvision (for SamPredictor), which is absent or broken next to some torch
-builds. The network code in `segment_anything.modeling` does not need it, so we import that subpackage without
-running the package `__init__`, identically on every machine.
+builds. The network code in `segment_anything.modeling` does not need it: where the package import fails we load that
+subpackage without running the package `__init__`; the networks and numbers are the same either way.
 """
 from __future__ import annotations
 
@@ -21,18 +21,25 @@ from .checkpoint_io import load_checkpoint_file, load_state_dict_strictly
 
 
 def _sam_modeling() -> types.ModuleType:
-    loaded = sys.modules.get("segment_anything")
-    if loaded is not None and hasattr(loaded, "modeling"):
-        return loaded.modeling
+    try:
+        import segment_anything  # the whole package, where torchvision imports
+
+        return segment_anything.modeling
+    except Exception:  # ImportError, or the RuntimeError of a torchvision built for another torch
+        for name in [n for n in sys.modules if n == "segment_anything" or n.startswith("segment_anything.")]:
+            del sys.modules[name]
     spec = importlib.util.find_spec("segment_anything")
     if spec is None or not spec.submodule_search_locations:
         raise ImportError("segment-anything is not installed: pip install segment-anything")
-    if loaded is None:
-        shell = types.ModuleType("segment_anything")
-        shell.__path__ = list(spec.submodule_search_locations)
-        shell.__spec__ = spec
-        sys.modules["segment_anything"] = shell
-    return importlib.import_module("segment_anything.modeling")
+    shell = types.ModuleType("segment_anything")
+    shell.__path__ = list(spec.submodule_search_locations)
+    shell.__spec__ = spec
+    sys.modules["segment_anything"] = shell
+    try:
+        return importlib.import_module("segment_anything.modeling")
+    finally:
+        # Leave no half package behind: a later `import segment_anything` elsewhere runs the real __init__.
+        del sys.modules["segment_anything"]
 
 
 @dataclass(frozen=True)
