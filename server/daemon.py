@@ -14,8 +14,8 @@ import zmq
 
 from . import __version__
 from .image_store import ImageStore
-from .protocol import (DEPTHS, GUIDANCES, PIXEL_FORMATS, PROTOCOL_VERSION, SUPPORTED_VERSIONS, CancelRequest,
-                       HelloRequest, Limits, MatteRequest, ProtocolError, StatusRequest, error_header,
+from .protocol import (DEPTHS, FEATURES, GUIDANCES, PIXEL_FORMATS, PROTOCOL_VERSION, SUPPORTED_VERSIONS,
+                       CancelRequest, HelloRequest, Limits, MatteRequest, ProtocolError, StatusRequest, error_header,
                        parse_request, reply_header)
 from .security import CurveConfig, enable_curve
 from .worker import Job, Worker
@@ -130,7 +130,7 @@ class Daemon:
         return reply_header("hello", request.id, server_version=__version__, protocol=PROTOCOL_VERSION,
                             protocol_versions=list(SUPPORTED_VERSIONS), model=self._model(),
                             limits=self.limits.as_dict(), pixel_formats=list(PIXEL_FORMATS),
-                            depths=list(DEPTHS), guidances=list(GUIDANCES),
+                            depths=list(DEPTHS), guidances=list(GUIDANCES), features=list(FEATURES),
                             auth="curve" if self.curve else "none")
 
     def _model(self) -> dict:

@@ -17,6 +17,12 @@ from .protocol import Limits
 from .security import CurveConfig, SecurityConfigError, check_endpoint
 
 DEFAULT_ENDPOINT = "tcp://127.0.0.1:5757"
+# hello's model.mode: one line a plugin can show as is, so the artist knows which kind of matte to expect.
+BACKEND_MODES = {
+    "mam": "MAM (Segment Anything + Mask-to-Matte)",
+    "sam": "SAM (Segment Anything mask, no Mask-to-Matte)",
+    "classic": "classic (GrabCut + closed-form matting, no neural weights)",
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -26,6 +32,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="ZeroMQ endpoint to bind (default %(default)s; ipc:///path works on Unix). A non-loopback "
                         "address requires --curve-secret-key and --curve-authorized-keys.")
     m = p.add_argument_group("model")
+    m.add_argument("--backend", default="mam", choices=list(BACKEND_MODES),
+                   help="mam: SAM + Mask-to-Matte (default); sam: SAM's mask only (use the classic refinement); "
+                        "classic: GrabCut + closed-form matting, needs no checkpoints at all")
     m.add_argument("--model-type", default="vit_b", help="SAM variant: vit_b, vit_l, vit_h, or tiny (tests)")
     m.add_argument("--sam-checkpoint", help="SAM checkpoint .pth (default: the per-user weights cache)")
     m.add_argument("--m2m-checkpoint", help="MAM M2M checkpoint .pth (default: the per-user weights cache)")
@@ -78,6 +87,12 @@ def _limits(args: argparse.Namespace) -> Limits:
     return Limits(**values)
 
 
+def _check_backend(args: argparse.Namespace) -> None:
+    if args.backend == "classic" and (args.random_weights is not None or args.sam_checkpoint or args.m2m_checkpoint):
+        raise SecurityConfigError("--backend classic uses no neural weights; drop --random-weights, "
+                                  "--sam-checkpoint and --m2m-checkpoint")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=args.log_level, stream=sys.stderr,
@@ -86,6 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         curve = _curve(args)
         limits = _limits(args)
+        _check_backend(args)
         check_endpoint(args.endpoint, curve)
     except SecurityConfigError as exc:
         print(f"mam-server: {exc}", file=sys.stderr)
@@ -93,18 +109,19 @@ def main(argv: list[str] | None = None) -> int:
     stop = threading.Event()  # set from now on, so a signal during the model load still exits cleanly
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    log.info("event=loading_model model_type=%s device=%s", args.model_type, args.device)
+    log.info("event=loading_model backend=%s model_type=%s device=%s", args.backend, args.model_type, args.device)
     from mam_engine import MattingEngine  # after argument checks: importing torch takes seconds
 
     try:
         engine = MattingEngine(sam_checkpoint=args.sam_checkpoint, m2m_checkpoint=args.m2m_checkpoint,
                                model_type=args.model_type, device=args.device,
                                cache_bytes=args.embedding_cache_bytes, random_weights_seed=args.random_weights,
-                               path=args.path, precision=args.precision)
+                               path=args.path, precision=args.precision, backend=args.backend)
     except Exception as exc:  # missing/corrupt checkpoints, unknown model or device: say which, no traceback
         print(f"mam-server: cannot load the model: {exc}", file=sys.stderr)
         return 1
-    model_info = {"random_weights": args.random_weights is not None, "random_weights_seed": args.random_weights}
+    model_info = {"mode": BACKEND_MODES[args.backend], "random_weights": args.random_weights is not None,
+                  "random_weights_seed": args.random_weights}
     if args.random_weights is not None:
         log.warning("event=random_weights seed=%d note='mattes are meaningless; for tests only'", args.random_weights)
     if stop.is_set():

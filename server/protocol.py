@@ -47,6 +47,9 @@ MAX_HEADER_BYTES = 1 << 20
 DIGEST_RE = re.compile(r"^[0-9a-f]{32}$")
 GUIDANCES = ("alpha", "mask")
 DEPTHS = (8, 16)
+REFINE_METHODS = ("classic",)  # options.refine values besides null
+# Optional matte options a client may look for in hello before using them (all within version 1).
+FEATURES = tuple(f"refine:{m}" for m in REFINE_METHODS) + ("foreground",)
 
 
 @dataclass(frozen=True)
@@ -122,6 +125,9 @@ class MatteRequest:
     guidance: str
     depth: int
     crop: bool
+    refine: str | None = None
+    refine_band: int | None = None  # its range is the engine's to check (it depends on the solver)
+    foreground: bool = False
     pixels: memoryview | None = field(default=None, repr=False)
     mask: memoryview | None = field(default=None, repr=False)
 
@@ -311,8 +317,25 @@ def _parse_matte(rid: str, header: dict, frames: dict, limits: Limits) -> MatteR
         raise ProtocolError("bad_request", f"options.depth must be 8 or 16, got {depth!r}")
     if not isinstance(crop, bool):
         raise ProtocolError("bad_request", f"options.crop must be true or false, got {crop!r}")
-    return MatteRequest(rid, spec, box, points, guidance, depth, crop,
+    refine, band, foreground = _parse_quality(options)
+    return MatteRequest(rid, spec, box, points, guidance, depth, crop, refine, band, foreground,
                         pixels=_view(pixels), mask=_view(mask))
+
+
+def _parse_quality(options: dict) -> tuple[str | None, int | None, bool]:
+    """options.refine / refine_band / foreground (protocol 1.1); absent means the 1.0 behaviour."""
+    refine = options.get("refine")
+    band = options.get("refine_band")
+    foreground = options.get("foreground", False)
+    if refine is not None and refine not in REFINE_METHODS:
+        raise ProtocolError("bad_request", f"options.refine must be null or one of {list(REFINE_METHODS)}, "
+                                           f"got {refine!r}"[:300])
+    if band is not None and not _is_int(band):
+        raise ProtocolError("bad_request", f"options.refine_band must be an integer number of pixels or null, "
+                                           f"got {band!r}"[:300])
+    if not isinstance(foreground, bool):
+        raise ProtocolError("bad_request", f"options.foreground must be true or false, got {foreground!r}"[:300])
+    return refine, band, foreground
 
 
 def _view(frame: Any) -> memoryview | None:

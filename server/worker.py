@@ -4,6 +4,8 @@ The socket loop never waits for it: jobs go in through `submit` (a lock, no I/O)
 whole ZeroMQ messages on an inproc PUSH socket the loop polls next to its ROUTER. Interactive use
 produces bursts of requests, so a newer `matte` from the same client replaces its queued older ones, and
 `cancel` stops a running one at the next stage boundary (the engine's `on_progress` hook raises).
+The engine checks its arguments before its first progress report, so a ValueError raised before that
+report is the caller's mistake (`bad_request`); any later failure is the engine's (`internal`).
 """
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ import zmq
 
 from mam_engine import MatteCancelled, MatteResult
 
-from .alpha_frame import encode_alpha
+from .alpha_frame import encode_alpha, encode_foreground
 from .image_store import ImageStore, check_digest, frame_digest
 from .pixels import mask_to_bool, to_rgb8
 from .protocol import Limits, MatteRequest, ProtocolError, error_header, reply_header
@@ -148,24 +150,31 @@ class Worker(threading.Thread):
         """Run one job, sending its progress on `push`; return its final message (result or error)."""
         req = job.request
         started = time.monotonic()
+        engine_began = False  # set by the engine's first progress report
         try:
             image = self._image(req)
             converted = time.monotonic()
             mask = mask_to_bool(req.mask, req.image.width, req.image.height) if req.mask is not None else None
 
-            def on_progress(stage: str, fraction: float) -> None:
+            def send_progress(stage: str, fraction: float) -> None:
                 if job.cancel_reason:
                     raise MatteCancelled(job.cancel_reason)
                 push.send_multipart([job.client, reply_header("progress", req.id, stage=str(stage),
                                                               fraction=float(fraction))])
 
-            on_progress("start", 0.0)
+            def on_progress(stage: str, fraction: float) -> None:
+                nonlocal engine_began
+                engine_began = True
+                send_progress(stage, fraction)
+
+            send_progress("start", 0.0)
             result = self.engine.matte(image, box=req.box, points=req.points, mask=mask, guidance=req.guidance,
-                                       on_progress=on_progress, image_key=req.image.key)
+                                       on_progress=on_progress, image_key=req.image.key, refine=req.refine,
+                                       refine_band=req.refine_band, foreground=req.foreground)
             server_timings = {"queue_wait": started - job.received, "convert": converted - started}
             return self._result(job, result, server_timings)
         except Exception as exc:  # every failure becomes an error reply; the worker keeps serving
-            code, message = self._failure(job, exc)
+            code, message = self._failure(job, exc, engine_began)
             log.info("event=matte_failed id=%s client=%s code=%s message=%r", req.id, job.client.hex(), code, message)
             return [job.client, error_header(code, message, req.id)]
 
@@ -173,6 +182,11 @@ class Worker(threading.Thread):
     def _result(job: Job, result: MatteResult, server_timings: dict[str, float]) -> list:
         req = job.request
         samples, x, y = encode_alpha(result.alpha, req.depth, req.crop)
+        frames = [samples]
+        if req.foreground:
+            if result.foreground is None:
+                raise RuntimeError("the engine returned no foreground although it was asked for one")
+            frames.append(encode_foreground(result.foreground, x, y, samples.shape[1], samples.shape[0]))
         server_timings = {**server_timings, "total": time.monotonic() - job.received}
         server_timings = {k: round(v, 6) for k, v in server_timings.items()}
         timings = {str(k): float(v) for k, v in result.timings.items()}
@@ -180,12 +194,13 @@ class Worker(threading.Thread):
                               depth=req.depth, score=float(result.score), digest=req.image.digest,
                               image_width=req.image.width, image_height=req.image.height, timings=timings,
                               server_timings=server_timings, notes=[str(n) for n in result.notes],
-                              frames=["alpha"])
+                              frames=["alpha", "foreground"] if req.foreground else ["alpha"])
         log.info("event=matte_done id=%s client=%s size=%dx%d format=%s pixels_sent=%s alpha=%dx%d@%d,%d depth=%d "
-                 "score=%.4f timings=%s server_timings=%s", req.id, job.client.hex(), req.image.width,
-                 req.image.height, req.image.format, job.pixels_sent, samples.shape[1], samples.shape[0], x, y,
-                 req.depth, float(result.score), _fmt(timings), _fmt(server_timings))
-        return [job.client, header, samples]
+                 "refine=%s foreground=%s score=%.4f timings=%s server_timings=%s", req.id, job.client.hex(),
+                 req.image.width, req.image.height, req.image.format, job.pixels_sent, samples.shape[1],
+                 samples.shape[0], x, y, req.depth, req.refine, req.foreground, float(result.score), _fmt(timings),
+                 _fmt(server_timings))
+        return [job.client, header, *frames]
 
     def _image(self, req: MatteRequest) -> np.ndarray:
         """The converted image: from the pixels (verified, then stored) or from the store by digest."""
@@ -208,13 +223,15 @@ class Worker(threading.Thread):
         return image
 
     @staticmethod
-    def _failure(job: Job, exc: Exception) -> tuple[str, str]:
+    def _failure(job: Job, exc: Exception, engine_began: bool) -> tuple[str, str]:
         if job.cancel_reason == "cancelled":
             return "cancelled", f"request {job.request.id} was cancelled"
         if job.cancel_reason == "shutting_down":
             return "shutting_down", "the daemon is shutting down"
         if isinstance(exc, ProtocolError):
             return exc.code, exc.message
+        if isinstance(exc, ValueError) and not engine_began:  # the engine refused an argument: name it
+            return "bad_request", str(exc)[:500]
         log.exception("event=matte_error id=%s", job.request.id)
         return "internal", f"{type(exc).__name__}: {exc}"[:500]
 

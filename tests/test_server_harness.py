@@ -10,6 +10,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +43,34 @@ def real_photo(name: str = "GT01.png") -> np.ndarray:
     if not path.exists():
         pytest.skip(f"test photo {path} is absent (the shared data folder ../shared/data is not there)")
     return np.asarray(Image.open(path).convert("RGB"))
+
+
+def small_photo(name: str = "GT01.png", factor: int = 3) -> np.ndarray:
+    """A real photo shrunk by `factor` (GT01: 266x165), so the classic backend's mattes take well under a second."""
+    from PIL import Image
+
+    full = Image.fromarray(real_photo(name))
+    return np.asarray(full.resize((full.width // factor, full.height // factor), Image.BILINEAR))
+
+
+class WorkerThreadEngine:
+    """An in-process MattingEngine called from one thread of its own, like the daemon's single worker thread.
+
+    GrabCut (backend "classic") draws from OpenCV's per-thread random generator, so the daemon's n-th classic
+    matte is reproduced by the n-th call here, on a fresh thread, not by a call on a thread that already ran one.
+    """
+
+    def __init__(self, **engine_args) -> None:
+        from mam_engine import MattingEngine
+
+        self.engine = MattingEngine(**engine_args)
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="reference-worker")
+
+    def matte(self, image: np.ndarray, **kwargs):
+        return self._thread.submit(self.engine.matte, image, **kwargs).result()
+
+    def close(self) -> None:
+        self._thread.shutdown()
 
 
 def rgba8(image: np.ndarray) -> bytes:
@@ -80,14 +109,18 @@ def start_process(*args: str, log_path: Path) -> subprocess.Popen:
                                 stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
 
 
+TINY_RANDOM_MODEL = ("--model-type", "tiny", "--random-weights", str(SEED))
+CLASSIC_BACKEND = ("--backend", "classic")  # no weights at all
+
+
 @contextmanager
-def running_daemon(*extra: str, endpoint: str | None = None, curve_client: dict | None = None):
-    """A daemon with the tiny random model; yields once it answers hello; SIGTERMs it afterwards."""
+def running_daemon(*extra: str, endpoint: str | None = None, curve_client: dict | None = None,
+                   model: tuple[str, ...] = TINY_RANDOM_MODEL):
+    """A daemon (default: the tiny random model); yields once it answers hello; SIGTERMs it afterwards."""
     endpoint = endpoint or f"tcp://127.0.0.1:{free_port()}"
     with tempfile.TemporaryDirectory() as tmp:
         log_path = Path(tmp) / "daemon.log"
-        proc = start_process("--endpoint", endpoint, "--model-type", "tiny", "--random-weights", str(SEED), *extra,
-                             log_path=log_path)
+        proc = start_process("--endpoint", endpoint, *model, *extra, log_path=log_path)
         daemon = Daemon(endpoint, proc, log_path)
         try:
             wait_ready(daemon, curve_client)

@@ -46,6 +46,17 @@ def test_valid_requests_parse_to_typed_objects():
     assert bytes(matte.pixels) == PIXELS and matte.image.key.startswith(SPEC["digest"])
 
 
+def test_quality_options_default_to_the_1_0_behaviour_and_parse_when_given():
+    plain = parse_request(_frames(_matte(), PIXELS), LIMITS)
+    assert (plain.refine, plain.refine_band, plain.foreground) == (None, None, False)
+    options = {"refine": "classic", "refine_band": 12, "foreground": True}
+    asked = parse_request(_frames(_matte(options=options), PIXELS), LIMITS)
+    assert (asked.refine, asked.refine_band, asked.foreground) == ("classic", 12, True)
+    # The band's range depends on the engine's solver: the engine checks it (the worker maps that to bad_request).
+    wide = parse_request(_frames(_matte(options={"refine": "classic", "refine_band": 10 ** 6}), PIXELS), LIMITS)
+    assert wide.refine_band == 10 ** 6
+
+
 def test_digest_only_matte_and_points_and_mask():
     header = _matte(frames=["mask"], prompt={"points": [[0, 0, 1], [16, 12, 0]], "mask": {"width": 16, "height": 12}})
     matte = parse_request(_frames(header, bytes(16 * 12)), LIMITS)
@@ -83,6 +94,12 @@ def test_digest_only_matte_and_points_and_mask():
     (_frames(_matte(options={"depth": 12}), PIXELS), "bad_request", "depth"),
     (_frames(_matte(options={"guidance": "trimap"}), PIXELS), "bad_request", "guidance"),
     (_frames(_matte(options={"crop": 1}), PIXELS), "bad_request", "crop"),
+    (_frames(_matte(options={"refine": "bilateral"}), PIXELS), "bad_request", "bilateral"),
+    (_frames(_matte(options={"refine": 1}), PIXELS), "bad_request", "options.refine"),
+    (_frames(_matte(options={"refine": "classic", "refine_band": "8"}), PIXELS), "bad_request", "refine_band"),
+    (_frames(_matte(options={"refine": "classic", "refine_band": 8.0}), PIXELS), "bad_request", "refine_band"),
+    (_frames(_matte(options={"refine": "classic", "refine_band": True}), PIXELS), "bad_request", "refine_band"),
+    (_frames(_matte(options={"foreground": 1}), PIXELS), "bad_request", "foreground"),
     (_frames(_matte(image="nope"), PIXELS), "bad_request", "'image'"),
     ([msgpack.packb({"v": 1, "id": "x", "type": "cancel"})], "bad_request", "target"),
 ])
