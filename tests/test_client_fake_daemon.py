@@ -228,7 +228,7 @@ def test_stale_replies_are_skipped(fake, transport):
 @pytest.mark.parametrize("fields,frames,match", [
     ({"width": 2, "height": 2, "depth": 8, "frames": ["alpha"]}, [b"\xff" * 3], "alpha frame is 3 bytes"),
     ({"width": 2, "height": 2, "depth": 16, "frames": ["alpha"]}, [b"\xff" * 4], "2x2 at 16 bit = 8"),
-    ({"width": 2, "height": 2, "depth": 8, "frames": []}, [], "exactly one 'alpha' frame"),
+    ({"width": 2, "height": 2, "depth": 8, "frames": []}, [], r"must carry the frames \['alpha'\]"),
     ({"width": "2", "height": 2, "depth": 8, "frames": ["alpha"]}, [b"\xff" * 4], "width/height/depth"),
 ])
 def test_malformed_results_are_bad_reply(fake, fields, frames, match):
@@ -339,3 +339,58 @@ def test_listener_that_never_handshakes_is_unavailable_quickly(transport):
         with MamClient(endpoint, pure_python=transport, connect_timeout=0.5) as client:
             with pytest.raises(DaemonUnavailable, match="no answer within 0.5 s.*mam-server --endpoint"):
                 client.hello()
+
+
+def test_plain_matte_sends_no_quality_options_and_an_older_daemon_is_refused_them(fake, transport):
+    daemon = fake()  # a 1.0 daemon: its hello lists no features, and it would silently ignore the options
+    with MamClient(daemon.endpoint, pure_python=transport) as client:
+        plain = matte(client)
+        with pytest.raises(MamError) as info:
+            matte(client, foreground=True)
+        with pytest.raises(MamError, match="refine:classic"):
+            matte(client, refine="classic")
+    assert plain.foreground is None
+    assert info.value.code == "unsupported_feature" and "update the daemon" in info.value.message
+    sent = daemon.of_type("matte")
+    assert len(sent) == 1 and sent[0][0]["options"] == {"guidance": "alpha", "depth": 8, "crop": False}
+
+
+def with_features(result_frames: List[bytes], names: List[str]) -> Callable[[dict, List[bytes]], List[Reply]]:
+    """A 1.1 daemon answering every matte with `names` frames holding `result_frames`."""
+    def handler(header: dict, frames: List[bytes]) -> List[Reply]:
+        if header["type"] == "hello":
+            return [(reply(header, "hello", **HELLO, features=["refine:classic", "foreground"]), [])]
+        if header["type"] == "matte":
+            return [(reply(header, "result", width=2, height=2, x=0, y=0, depth=8, score=0.5,
+                           digest=header["image"]["digest"], timings={}, notes=[], frames=names), result_frames)]
+        return standard(header, frames)
+    return handler
+
+
+def test_quality_options_travel_and_the_foreground_frame_is_checked(fake, transport):
+    colours = bytes(range(12))  # 2x2 RGB8
+    good = fake(with_features([b"\xff" * 4, colours], ["alpha", "foreground"]))
+    short = fake(with_features([b"\xff" * 4, colours[:-1]], ["alpha", "foreground"]))
+    missing = fake(with_features([b"\xff" * 4], ["alpha"]))
+    with MamClient(good.endpoint, pure_python=transport) as client:
+        result = matte(client, refine="classic", refine_band=5, foreground=True)
+    assert result.foreground == colours
+    assert good.of_type("matte")[0][0]["options"] == {"guidance": "alpha", "depth": 8, "crop": False,
+                                                      "refine": "classic", "refine_band": 5, "foreground": True}
+    for daemon, needle in ((short, "11 bytes"), (missing, "'foreground'")):
+        with MamClient(daemon.endpoint, pure_python=transport) as client:
+            with pytest.raises(MamError, match=needle) as info:
+                matte(client, foreground=True)
+        assert info.value.code == "bad_reply"
+
+
+@pytest.mark.parametrize("kwargs,needle", [
+    ({"refine": 3}, "refine must be"), ({"refine_band": 2.5}, "refine_band"), ({"refine_band": True}, "refine_band"),
+    ({"foreground": "yes"}, "foreground"),
+])
+def test_ill_typed_quality_options_fail_before_sending(fake, kwargs, needle):
+    daemon = fake()
+    with MamClient(daemon.endpoint, pure_python=True) as client:
+        with pytest.raises(ValueError, match=needle):
+            matte(client, **kwargs)
+    assert daemon.of_type("matte") == []

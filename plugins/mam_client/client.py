@@ -30,6 +30,7 @@ BYTES_PER_PIXEL = {"RGBA8": 4, "BGRA8": 4, "RGB8": 3, "GRAY8": 1, "RGBA16": 8, "
 _POLL_S = 0.1            # how often a waiting call looks at cancel requests
 _KNOWN_IMAGES = 16       # canvases we believe the daemon still holds, most recent last
 _CANCELLED_CODES = ("cancelled", "superseded")
+FOREGROUND_BYTES_PER_PIXEL = 3  # the foreground frame is RGB8, no padding
 
 BytesLike = Union[bytes, bytearray, memoryview]
 ProgressCallback = Callable[[str, float], Any]
@@ -39,7 +40,9 @@ ProgressCallback = Callable[[str, float], Any]
 class MatteResult:
     """The daemon's answer: `alpha` holds `height` rows of `width` samples, 1 byte each (depth 8)
     or 2 little-endian bytes (depth 16), placed at (x, y) in the image (non-zero only with crop).
-    `sent_pixels` says whether this call uploaded the canvas (False: the daemon reused it by digest)."""
+    `sent_pixels` says whether this call uploaded the canvas (False: the daemon reused it by digest).
+    `foreground` (with matte(foreground=True)): `height` rows of `width` RGB8 pixels, no padding, over the same
+    window as `alpha`: the subject's colours with the old background taken out of the soft edge."""
 
     request_id: str
     width: int
@@ -53,6 +56,7 @@ class MatteResult:
     timings: Dict[str, float] = field(default_factory=dict)
     notes: List[str] = field(default_factory=list)
     sent_pixels: bool = True
+    foreground: Optional[bytes] = field(default=None, repr=False)
 
 
 class MamClient:
@@ -138,7 +142,8 @@ class MamClient:
               box: Optional[Sequence[float]] = None, points: Optional[Sequence[Sequence[float]]] = None,
               mask: Optional[BytesLike] = None, guidance: str = "alpha", depth: int = 8, crop: bool = False,
               on_progress: Optional[ProgressCallback] = None, cancel_event: Optional[threading.Event] = None,
-              timeout: Optional[float] = None, request_id: Optional[str] = None) -> MatteResult:
+              timeout: Optional[float] = None, request_id: Optional[str] = None, refine: Optional[str] = None,
+              refine_band: Optional[int] = None, foreground: bool = False) -> MatteResult:
         """Matte the subject that `box` / `points` ([x, y, label], label 1 = foreground) / `mask` pick.
 
         `pixels`: `height` rows of `stride` bytes (default width × bytes per pixel) in `fmt`
@@ -147,8 +152,14 @@ class MamClient:
         if it raises, the request is cancelled and the exception propagates. Setting
         `cancel_event` (from any thread) cancels: MatteCancelled is raised at once, and the daemon
         stops at its next stage boundary.
+
+        `refine="classic"` re-solves the matte's edge at full resolution (`refine_band`: the band's half-width
+        in pixels, None = scaled to the image); `foreground=True` also returns the decontaminated colours in
+        `result.foreground`. Both need a daemon whose hello lists them in `features` (MamError
+        "unsupported_feature" otherwise, before anything is sent).
         """
         view, mask_view = _check_matte_args(width, height, fmt, pixels, stride, mask, box, points, guidance, depth)
+        quality = _quality_options(refine, refine_band, foreground)
         stride = len(view) // height
         digest = hashlib.blake2b(view, digest_size=16).hexdigest()
         rid = request_id or self._new_id()
@@ -160,12 +171,13 @@ class MamClient:
         if mask_view is not None:
             prompt["mask"] = {"width": width, "height": height}
         fields = {"image": {"width": width, "height": height, "format": fmt, "stride": stride, "digest": digest},
-                  "prompt": prompt, "options": {"guidance": guidance, "depth": depth, "crop": crop}}
+                  "prompt": prompt, "options": {"guidance": guidance, "depth": depth, "crop": crop, **quality}}
         deadline = time.monotonic() + (self.matte_timeout if timeout is None else timeout)
         image_key = f"{digest}:{fmt}:{width}x{height}:{stride}"  # what the daemon files the image under
         with self._lock:
             self._ensure_connected()
             self._check_limits(width, height, len(view) + (0 if mask_view is None else len(mask_view)))
+            self._check_features(quality)
             with_pixels = image_key not in self._known_images
             while True:
                 names, frames = _matte_frames(view if with_pixels else None, mask_view)
@@ -179,7 +191,7 @@ class MamClient:
                     with_pixels = True
                     continue
                 self._remember(image_key)
-                return _matte_result(rid, header, reply_frames, with_pixels)
+                return _matte_result(rid, header, reply_frames, with_pixels, foreground)
 
     def close(self) -> None:
         """Drop the connection; the next call reconnects."""
@@ -244,6 +256,16 @@ class MamClient:
         if isinstance(max_bytes, int) and frame_bytes > max_bytes:
             raise MamError("too_large", f"the request carries {frame_bytes} bytes of pixels and mask; the daemon "
                                         f"accepts at most {max_bytes} (its max_message_bytes limit)")
+
+    def _check_features(self, quality: Dict[str, Any]) -> None:
+        """An older daemon ignores options it does not know: refuse them here rather than return less."""
+        offered = (self.server_info or {}).get("features") or []
+        wanted = ([f"refine:{quality['refine']}"] if "refine" in quality else []) + \
+            (["foreground"] if quality.get("foreground") else [])
+        missing = [f for f in wanted if f not in offered]
+        if missing:
+            raise MamError("unsupported_feature", f"the daemon at {self.endpoint} does not offer {missing} "
+                                                  f"(it offers {list(offered)}); update the daemon")
 
     def _new_id(self) -> str:
         return f"{self._id_prefix}-{next(self._ids)}"
@@ -402,6 +424,24 @@ def _check_matte_args(width: int, height: int, fmt: str, pixels: BytesLike, stri
     return view, mask_view
 
 
+def _quality_options(refine: Optional[str], refine_band: Optional[int], foreground: bool) -> Dict[str, Any]:
+    """The protocol 1.1 options, only those asked for, so a plain request stays a 1.0 request."""
+    if refine is not None and not isinstance(refine, str):
+        raise ValueError(f"refine must be None or a method name such as 'classic', got {refine!r}")
+    if refine_band is not None and (isinstance(refine_band, bool) or not isinstance(refine_band, int)):
+        raise ValueError(f"refine_band must be None or an integer number of pixels, got {refine_band!r}")
+    if not isinstance(foreground, bool):
+        raise ValueError(f"foreground must be True or False, got {foreground!r}")
+    options: Dict[str, Any] = {}
+    if refine is not None:
+        options["refine"] = refine
+    if refine_band is not None:
+        options["refine_band"] = refine_band
+    if foreground:
+        options["foreground"] = True
+    return options
+
+
 def _byte_view(data: Any, what: str) -> memoryview:
     """Flat bytes of any buffer; objects without the buffer protocol (e.g. some QByteArray
     bindings) and non-contiguous buffers are copied once via bytes()."""
@@ -423,22 +463,27 @@ def _matte_frames(pixels: Optional[memoryview], mask: Optional[memoryview]) -> T
     return [n for n, f in named if f is not None], [f for _, f in named if f is not None]
 
 
-def _matte_result(rid: str, header: Dict[str, Any], frames: List[bytes], sent_pixels: bool) -> MatteResult:
+def _matte_result(rid: str, header: Dict[str, Any], frames: List[bytes], sent_pixels: bool,
+                  foreground: bool) -> MatteResult:
     width, height, depth = header.get("width"), header.get("height"), header.get("depth")
     if not (isinstance(width, int) and isinstance(height, int) and depth in (8, 16)):
         raise MamError("bad_reply", f"result for {rid} lacks a valid width/height/depth", rid)
-    if header.get("frames") != ["alpha"] or len(frames) != 1:
-        raise MamError("bad_reply", f"result for {rid} must carry exactly one 'alpha' frame, "
+    names = ["alpha", "foreground"] if foreground else ["alpha"]
+    if header.get("frames") != names or len(frames) != len(names):
+        raise MamError("bad_reply", f"result for {rid} must carry the frames {names}, "
                                     f"got {header.get('frames')!r} and {len(frames)} frame(s)", rid)
     expected = width * height * depth // 8
     if len(frames[0]) != expected:
         raise MamError("bad_reply", f"alpha frame is {len(frames[0])} bytes; {width}x{height} at {depth} bit = "
                                     f"{expected} expected", rid)
+    if foreground and len(frames[1]) != width * height * FOREGROUND_BYTES_PER_PIXEL:
+        raise MamError("bad_reply", f"foreground frame is {len(frames[1])} bytes; {width}x{height} RGB8 = "
+                                    f"{width * height * FOREGROUND_BYTES_PER_PIXEL} expected", rid)
     return MatteResult(request_id=rid, width=width, height=height, x=int(header.get("x", 0)),
                        y=int(header.get("y", 0)), depth=depth, score=float(header.get("score", 0.0)),
                        alpha=bytes(frames[0]), digest=str(header.get("digest", "")),
                        timings=dict(header.get("timings") or {}), notes=list(header.get("notes") or []),
-                       sent_pixels=sent_pixels)
+                       sent_pixels=sent_pixels, foreground=bytes(frames[1]) if foreground else None)
 
 
 def _error_from(header: Dict[str, Any], rid: str) -> MamError:
