@@ -260,8 +260,9 @@ class MamClient:
     def _check_features(self, quality: Dict[str, Any]) -> None:
         """An older daemon ignores options it does not know: refuse them here rather than return less."""
         offered = (self.server_info or {}).get("features") or []
-        wanted = ([f"refine:{quality['refine']}"] if "refine" in quality else []) + \
-            (["foreground"] if quality.get("foreground") else [])
+        wanted = [f"refine:{quality['refine']}"] if "refine" in quality else []
+        if quality.get("foreground"):
+            wanted.append("foreground")
         missing = [f for f in wanted if f not in offered]
         if missing:
             raise MamError("unsupported_feature", f"the daemon at {self.endpoint} does not offer {missing} "
