@@ -83,9 +83,14 @@ def _same_colour_region(image: np.ndarray, x: int, y: int) -> np.ndarray:
     return flood[1:-1, 1:-1].astype(bool)
 
 
+GRABCUT_SEED = 0x4D414D
+
+
 def _run(image_bgr: np.ndarray, labels: np.ndarray, iterations: int, notes: list[str]) -> np.ndarray:
     """GrabCut in place on `labels`; the foreground it leaves. A failure keeps the initial labels with a note."""
     bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
+    # GrabCut seeds its colour models from OpenCV's per-thread RNG: fix it so one request gives one answer.
+    cv2.setRNGSeed(GRABCUT_SEED)
     try:
         cv2.grabCut(image_bgr, labels, None, bgd, fgd, iterations, cv2.GC_INIT_WITH_MASK)
     except cv2.error as exc:
