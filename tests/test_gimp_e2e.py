@@ -65,6 +65,12 @@ def _direct_alpha(endpoint: str, photo: dict, pixels: bytes, fmt: str, bytes_per
                   mask: bytes | None = None) -> np.ndarray:
     """The daemon's alpha for the prompt the plug-in should derive, asked directly from the host
     with the harness's own pyzmq client."""
+    return _direct_reply(endpoint, photo, pixels, fmt, bytes_per_pixel, depth, mask)[0]
+
+
+def _direct_reply(endpoint: str, photo: dict, pixels: bytes, fmt: str, bytes_per_pixel: int, depth: int,
+                  mask: bytes | None = None, foreground: bool = False) -> tuple[np.ndarray, list[bytes]]:
+    """The daemon's full-frame alpha (and its other frames) for the prompt the plug-in should derive."""
     height, width = photo["rgba"].shape[:2]
     prompt = {"box": photo["box"], "points": [photo["foreground"] + [1], photo["background"] + [0]]}
     if mask is not None:
@@ -72,7 +78,7 @@ def _direct_alpha(endpoint: str, photo: dict, pixels: bytes, fmt: str, bytes_per
     header = {"id": "direct", "type": "matte", "prompt": prompt,
               "image": {"width": width, "height": height, "format": fmt, "stride": width * bytes_per_pixel,
                         "digest": digest(pixels)},
-              "options": {"guidance": "alpha", "depth": depth, "crop": False},
+              "options": {"guidance": "alpha", "depth": depth, "crop": False, "foreground": foreground},
               "frames": ["pixels"] + (["mask"] if mask is not None else [])}
     with WireClient(endpoint) as client:
         client.send(header, pixels, *([mask] if mask is not None else []))
@@ -81,7 +87,7 @@ def _direct_alpha(endpoint: str, photo: dict, pixels: bytes, fmt: str, bytes_per
     alpha = alpha_array(reply)
     assert alpha.shape == (height, width)
     assert alpha.min() < alpha.max(), "the daemon's alpha is constant: comparing it would prove little"
-    return alpha
+    return alpha, reply.frames[1:]
 
 
 def _run_gimp(root: Path, mode: str, endpoint: str, photo: dict, keep: Path) -> dict:
@@ -169,6 +175,20 @@ def test_batch_refine_sends_the_selection_as_the_mask(batch_session, daemon, pho
     assert np.array_equal(_dump(out, "mask_refined.raw", expected.shape), expected)
 
 
+def test_batch_extract_subject_adds_a_layer_of_the_daemons_foreground_and_alpha(batch_session, daemon, photo):
+    report, out = batch_session
+    height, width = photo["rgba"].shape[:2]
+    assert report["subject_run"] == {"status": "success", "message": ""}
+    assert report["layers_after_subject"] == ["Subject (Matting Anything)"] + report["layers_before_subject"]
+    assert report["subject_geometry"] == [0, 0, width, height]
+    alpha, frames = _direct_reply(daemon.endpoint, photo, photo["rgba"].tobytes(), "RGBA8", 4, 8, foreground=True)
+    assert len(frames) == 1, "the daemon sent no foreground frame"
+    colours = np.frombuffer(frames[0], np.uint8).reshape(height, width, 3)
+    got = np.frombuffer((out / "subject_rgba.raw").read_bytes(), np.uint8).reshape(height, width, 4)
+    assert np.array_equal(got, np.dstack([colours, alpha]))
+    assert report["layer_unchanged_by_subject"], "the plug-in changed the original layer's pixels"
+
+
 def test_batch_select_subject_makes_the_alpha_the_selection(batch_session, expected_alpha):
     report, out = batch_session
     assert report["select_run"] == {"status": "success", "message": ""}
@@ -219,6 +239,9 @@ def test_one_undo_step_takes_back_each_command_and_nothing_more(gui_session):
     assert report["selection_restored"], "Ctrl+Z did not give the rectangle selection back"
     assert report["channels_after_undo"] == 0
     assert report["own_mask_kept_by_selection_undo"], "one Ctrl+Z undid more than Select Subject's step"
+    assert report["subject_run"]["status"] == "success" and report["subject_layer_added"]
+    assert report["subject_undone"], "Ctrl+Z left the extracted subject's layer in place"
+    assert report["own_mask_kept_by_subject_undo"], "one Ctrl+Z undid more than Extract Subject's step"
 
 
 def test_menu_run_asks_before_replacing_a_mask(gui_session, expected_alpha):

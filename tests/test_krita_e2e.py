@@ -34,6 +34,7 @@ PHOTO = "GT01"
 DEPTHS = ("U8", "U16", "F16", "F32")
 KRITA_TIMEOUT_S = 400
 MASK_NAME = "Matte (Matting Anything)"
+SUBJECT_NAME = "Subject (Matting Anything)"
 
 pytestmark = [pytest.mark.editors, pytest.mark.timeout(1800)]
 
@@ -146,7 +147,7 @@ def _dump(out: Path, name: str, shape: tuple[int, int]) -> np.ndarray:
 
 def test_plugin_installs_and_registers(session):
     results, _ = session
-    assert {"mam_select_subject", "mam_matte_to_mask"} <= set(results["select_menu"])
+    assert {"mam_select_subject", "mam_matte_to_mask", "mam_extract_subject"} <= set(results["select_menu"])
     assert results["docker_id"] in results["dockers"]
     assert results["docker_status"] == ["Daemon: connected: tiny on cpu, server 0.1.0 — RANDOM WEIGHTS (test mode): "
                                         "mattes are meaningless"]
@@ -209,6 +210,57 @@ def test_selection_equals_the_daemons_alpha(session, daemon, photo, depth):
 @pytest.mark.parametrize("depth", DEPTHS)
 def test_one_undo_restores_the_previous_selection(session, depth):
     assert session[0]["cases"][depth]["selection_restored_by_undo"]
+
+
+def _direct_subject(endpoint: str, info: dict, pixels: bytes, box: list[int]) -> np.ndarray:
+    """The daemon's cropped alpha + foreground for the canvas Krita read, placed as a full-image RGBA8 layer
+    (transparent black outside the window), asked from the host."""
+    spec = {"width": info["width"], "height": info["height"], "format": info["fmt"], "stride": info["stride"],
+            "digest": hashlib.blake2b(pixels, digest_size=16).hexdigest()}
+    with WireClient(endpoint) as client:
+        client.matte("subject", pixels=pixels, spec=spec, prompt={"box": box},
+                     options={"guidance": "alpha", "depth": 8, "crop": True, "foreground": True})
+        reply = client.wait_for("subject")
+    assert reply.type == "result" and reply.header["frames"] == ["alpha", "foreground"], reply.header
+    alpha = alpha_array(reply)
+    h, w = alpha.shape
+    x, y = reply.header["x"], reply.header["y"]
+    colours = np.frombuffer(reply.frames[1], np.uint8).reshape(h, w, 3)
+    assert alpha.max() > 0 and colours.min() < colours.max(), "an empty subject would prove little"
+    layer = np.zeros((info["height"], info["width"], 4), np.uint8)
+    layer[y:y + h, x:x + w] = np.dstack([colours, alpha])
+    return layer
+
+
+def _subject_as_rgba8(data: bytes, depth: str, shape: tuple[int, int]) -> np.ndarray:
+    """A dumped subject layer in 8-bit RGBA: Krita's integer layers are BGRA, float layers RGBA in [0, 1]."""
+    dtype, order, scale = {"U8": (np.uint8, [2, 1, 0, 3], 1), "U16": ("<u2", [2, 1, 0, 3], 1 / 257),
+                           "F16": ("<f2", [0, 1, 2, 3], 255), "F32": ("<f4", [0, 1, 2, 3], 255)}[depth]
+    values = np.frombuffer(data, dtype).reshape(*shape, 4)[..., order].astype(np.float64) * scale
+    assert np.abs(values - np.round(values)).max() < 0.25, "the layer holds values between 8-bit steps"
+    return np.round(values).astype(np.uint8)
+
+
+@pytest.mark.parametrize("depth", DEPTHS)
+def test_extract_subject_layer_holds_the_daemons_foreground_and_alpha(session, daemon, photo, depth):
+    results, out = session
+    case = results["cases"][depth]
+    assert case["subject_outcome"][0] == "applied", case["subject_outcome"]
+    assert case["top_after_subject"] == case["top_before_subject"] + [[SUBJECT_NAME, "paintlayer"]], \
+        "the subject layer is not the one new layer right above the active (top) layer"
+    assert case["subject_space"] == ["RGBA", depth], (case["document_space"], case["probe_space"])
+    info, pixels = _canvas(results, out, depth)
+    expected = _direct_subject(daemon.endpoint, info, pixels, photo["box"])
+    got = _subject_as_rgba8((out / case["subject_file"]).read_bytes(), depth, expected.shape[:2])
+    assert np.array_equal(got, expected)
+    assert case["layer_unchanged_by_subject"], "the plugin changed the original layer's pixels"
+
+
+@pytest.mark.parametrize("depth", DEPTHS)
+def test_one_undo_removes_the_subject_layer(session, depth):
+    case = session[0]["cases"][depth]
+    assert SUBJECT_NAME in [name for name, _ in case["top_after_subject"]]
+    assert case["top_after_subject_undo"] == case["top_before_subject"], "one undo did not remove the subject layer"
 
 
 def test_refine_sends_the_selection_as_the_mask(session, daemon, photo):

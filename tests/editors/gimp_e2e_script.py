@@ -86,6 +86,10 @@ def press_undo(image, undone):
     return undone()
 
 
+def layer_names(image):
+    return [item.get_name() for item in image.get_layers()]
+
+
 def mask_bytes(layer):
     mask = layer.get_mask()
     return b"" if mask is None else read(mask, 0, 0, layer.get_width(), layer.get_height(), "Y u8")
@@ -137,6 +141,17 @@ if job["mode"] == "batch":
     report["deep"]["select_run"] = run_procedure("plug-in-mam-select-subject", deep, deep_layer,
                                                  output="selection", **common)
     save("deep_selection_u16.raw", read(deep.get_selection(), 0, 0, deep.get_width(), deep.get_height(), "Y u16"))
+    # Extract Subject (last: the image gains a layer), prompted by the rectangle again.
+    Gimp.Image.select_rectangle(image, Gimp.ChannelOps.REPLACE, x0, y0, x1 - x0, y1 - y0)
+    layer_pixels = read(layer, 0, 0, w, h, "R'G'B'A u8")
+    report["layers_before_subject"] = layer_names(image)
+    report["subject_run"] = run_procedure("plug-in-mam-extract-subject", image, layer, endpoint=job["endpoint"],
+                                          guidance="alpha", refine_selection=False)
+    report["layers_after_subject"] = layer_names(image)
+    subject = image.get_layers()[0]
+    report["subject_geometry"] = [*subject.get_offsets()[1:], subject.get_width(), subject.get_height()]
+    save("subject_rgba.raw", read(subject, 0, 0, w, h, "R'G'B'A u8"))
+    report["layer_unchanged_by_subject"] = read(layer, 0, 0, w, h, "R'G'B'A u8") == layer_pixels
 else:
     Gimp.Display.new(image)
     Gimp.displays_flush()
@@ -166,6 +181,13 @@ else:
     report["selection_restored"] = press_undo(image, lambda: selection_bytes(image) == selection_before)
     report["channels_after_undo"] = len(image.get_channels())
     report["own_mask_kept_by_selection_undo"] = mask_bytes(layer) == own_mask
+    # 4. Extract Subject: a new layer; one Ctrl+Z removes it and leaves the layer and its mask alone.
+    layers_before = layer_names(image)
+    report["subject_run"] = run_procedure("plug-in-mam-extract-subject", image, layer, endpoint=job["endpoint"],
+                                          guidance="alpha", refine_selection=False)
+    report["subject_layer_added"] = len(layer_names(image)) == len(layers_before) + 1
+    report["subject_undone"] = press_undo(image, lambda: layer_names(image) == layers_before)
+    report["own_mask_kept_by_subject_undo"] = mask_bytes(layer) == own_mask
 
 with open(os.path.join(out, "report.json"), "w") as f:
     json.dump(report, f)

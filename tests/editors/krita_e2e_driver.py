@@ -127,8 +127,12 @@ class Run:
         guidance.setCurrentText("alpha")
         self.results["guidance_restored"] = self.k.readSetting("mam_krita", "guidance", "")
 
+    def top_layers(self, doc):
+        """The image's top-level layers, bottom first (the global selection's mask node left out)."""
+        return [(n.name(), n.type()) for n in doc.rootNode().childNodes() if not n.type().endswith("mask")]
+
     def photo_case(self, depth):
-        from mam_krita.apply import MASK_NAME
+        from mam_krita.apply import MASK_NAME, SUBJECT_LAYER_NAME
         from mam_krita.canvas import read_canvas
         case = {}
         self.results["cases"][depth] = case
@@ -168,6 +172,23 @@ class Run:
         self.k.action("edit_undo").trigger()
         doc.waitForDone()
         case["selection_restored_by_undo"] = self.selection_bytes(doc) == box_selection
+
+        self.set_box_selection(doc, self.cfg["box"])
+        case["top_before_subject"] = self.top_layers(doc)
+        case["subject_outcome"] = yield from self.trigger("mam_extract_subject")
+        case["top_after_subject"] = self.top_layers(doc)
+        subjects = [n for n in doc.rootNode().childNodes() if n.name() == SUBJECT_LAYER_NAME]
+        if subjects:
+            case["subject_file"] = self.dump(f"subject_{depth}.bin",
+                                             subjects[0].pixelData(0, 0, doc.width(), doc.height()))
+            case["subject_space"] = [subjects[0].colorModel(), subjects[0].colorDepth()]
+        case["document_space"] = [doc.colorModel(), doc.colorDepth()]
+        case["probe_space"] = [doc.createNode("probe", "paintlayer").colorDepth()]
+        case["layer_unchanged_by_subject"] = (
+            digest(layer.pixelData(0, 0, doc.width(), doc.height())) == layer_before)
+        self.k.action("edit_undo").trigger()
+        doc.waitForDone()
+        case["top_after_subject_undo"] = self.top_layers(doc)
         doc.setModified(False)
 
     def edge_cases(self):
