@@ -248,7 +248,7 @@ def test_extract_subject_layer_holds_the_daemons_foreground_and_alpha(session, d
     assert case["subject_outcome"][0] == "applied", case["subject_outcome"]
     assert case["top_after_subject"] == case["top_before_subject"] + [[SUBJECT_NAME, "paintlayer"]], \
         "the subject layer is not the one new layer right above the active (top) layer"
-    assert case["subject_space"] == ["RGBA", depth], (case["document_space"], case["probe_space"])
+    assert case["subject_space"] == ["RGBA", depth]
     info, pixels = _canvas(results, out, depth)
     expected = _direct_subject(daemon.endpoint, info, pixels, photo["box"])
     got = _subject_as_rgba8((out / case["subject_file"]).read_bytes(), depth, expected.shape[:2])
@@ -261,6 +261,7 @@ def test_one_undo_removes_the_subject_layer(session, depth):
     case = session[0]["cases"][depth]
     assert SUBJECT_NAME in [name for name, _ in case["top_after_subject"]]
     assert case["top_after_subject_undo"] == case["top_before_subject"], "one undo did not remove the subject layer"
+    assert case["depth_after_subject_undo"] == depth, "one undo took back more than the plugin's step"
 
 
 def test_refine_sends_the_selection_as_the_mask(session, daemon, photo):

@@ -165,15 +165,8 @@ class Run:
         case["children_after_undo"] = [(n.name(), n.type()) for n in layer.childNodes()]
         case["selection_kept_by_mask"] = self.selection_bytes(doc) == box_selection
 
-        case["selection_outcome"] = yield from self.trigger("mam_select_subject")
-        case["selection_file"] = self.dump(f"selection_{depth}.bin", self.selection_bytes(doc))
-        case["layer_unchanged_by_selection"] = (
-            digest(layer.pixelData(0, 0, doc.width(), doc.height())) == layer_before)
-        self.k.action("edit_undo").trigger()
-        doc.waitForDone()
-        case["selection_restored_by_undo"] = self.selection_bytes(doc) == box_selection
-
-        self.set_box_selection(doc, self.cfg["box"])
+        # Extract Subject, while the box is still the selection and before the undo below that reaches
+        # past the plugin's steps (it takes back the depth conversion)
         case["top_before_subject"] = self.top_layers(doc)
         case["subject_outcome"] = yield from self.trigger("mam_extract_subject")
         case["top_after_subject"] = self.top_layers(doc)
@@ -182,13 +175,23 @@ class Run:
             case["subject_file"] = self.dump(f"subject_{depth}.bin",
                                              subjects[0].pixelData(0, 0, doc.width(), doc.height()))
             case["subject_space"] = [subjects[0].colorModel(), subjects[0].colorDepth()]
-        case["document_space"] = [doc.colorModel(), doc.colorDepth()]
-        case["probe_space"] = [doc.createNode("probe", "paintlayer").colorDepth()]
         case["layer_unchanged_by_subject"] = (
             digest(layer.pixelData(0, 0, doc.width(), doc.height())) == layer_before)
         self.k.action("edit_undo").trigger()
         doc.waitForDone()
         case["top_after_subject_undo"] = self.top_layers(doc)
+        case["depth_after_subject_undo"] = doc.colorDepth()
+        doc.setActiveNode(layer)    # the next action works on the photo layer again
+        yield from wait_for(lambda: doc.activeNode() is not None and doc.activeNode().uniqueId() == layer.uniqueId(),
+                            30, "the photo layer to be active again")
+
+        case["selection_outcome"] = yield from self.trigger("mam_select_subject")
+        case["selection_file"] = self.dump(f"selection_{depth}.bin", self.selection_bytes(doc))
+        case["layer_unchanged_by_selection"] = (
+            digest(layer.pixelData(0, 0, doc.width(), doc.height())) == layer_before)
+        self.k.action("edit_undo").trigger()
+        doc.waitForDone()
+        case["selection_restored_by_undo"] = self.selection_bytes(doc) == box_selection
         doc.setModified(False)
 
     def edge_cases(self):
