@@ -147,7 +147,7 @@ def bench_grabcut(args: argparse.Namespace) -> None:
                 large[k].append(metrics.iou(m, gt))
         print(f"  {path.name} box {tuple(round(c) for c in box)}: IoU {rows['grabcut'][-1]:.3f}", file=sys.stderr,
               flush=True)
-    print(f"\n## classic backend on coco-tiny: mean IoU vs GT instance masks from GT boxes\n")
+    print("\n## classic backend on coco-tiny: mean IoU vs GT instance masks from GT boxes\n")
     print("| method | instances | mean IoU | large (area ≥ 96²) instances | mean IoU large | s/instance |")
     print("|---|---|---|---|---|---|")
     for k, v in rows.items():
