@@ -72,3 +72,14 @@ def test_no_prompt_is_refused():
         grabcut(image)
     with pytest.raises(ValueError, match="mask shape"):
         grabcut(image, mask=np.zeros((5, 5), bool))
+
+
+def test_featureless_box_is_retried_from_its_centre_not_left_blank():
+    # Inside and outside the box look the same, so GrabCut first explains everything as background; the retry seeds
+    # the box centre as foreground and says so.
+    rng = np.random.default_rng(0)
+    image = np.clip(rng.normal(120, 10, (100, 100, 3)), 0, 255).astype(np.uint8)
+    seg = grabcut(image, box=(30, 30, 70, 70))
+    assert seg.mask.any()
+    assert seg.mask[50, 50] and not seg.mask[:30].any()
+    assert any("retried" in n for n in seg.notes)
