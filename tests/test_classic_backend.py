@@ -91,3 +91,26 @@ def test_sam_backend_with_refinement_runs_on_the_tiny_model():
     assert np.array_equal(plain.alpha, plain.mask.astype(np.float32))
     with pytest.raises(ValueError, match="refine_band needs refine='classic'"):
         eng.matte(image, box=(36, 16, 124, 104), refine_band=5)
+
+
+def test_cli_rgba_cutout_has_decontaminated_colours_without_weights(tmp_path):
+    from PIL import Image
+
+    from mam_engine.cli import main
+
+    image, _ = _scene()
+    src = tmp_path / "in.png"
+    Image.fromarray(image).save(src)
+    out, rgba_path = tmp_path / "alpha.png", tmp_path / "cut.png"
+    assert main([str(src), "--box", "36,16,124,104", "--backend", "classic", "-o", str(out),
+                 "--rgba", str(rgba_path)]) == 0
+    rgba = np.asarray(Image.open(rgba_path))
+    alpha = np.asarray(Image.open(out))
+    assert rgba.shape == (*image.shape[:2], 4) and np.array_equal(rgba[..., 3], alpha)
+    soft = (alpha > 40) & (alpha < 215)
+    assert soft.any()
+    # In the soft edge the photo mixes in the blue background; the cut-out's colours are closer to the orange subject.
+    subject = np.array([230.0, 140.0, 40.0])
+    naive = np.abs(image[soft].astype(float) - subject).mean()
+    cut = np.abs(rgba[..., :3][soft].astype(float) - subject).mean()
+    assert cut < 0.7 * naive
