@@ -8,9 +8,6 @@ so memory stays bounded on large canvases; opaque and fully transparent pixels k
 
 from __future__ import annotations
 
-import contextlib
-import io
-
 import numpy as np
 
 TILE = 1024
@@ -42,8 +39,7 @@ def estimate_foreground(image: np.ndarray, alpha: np.ndarray) -> np.ndarray:
                 continue
             cy0, cy1, cx0, cx1 = max(0, y0 - MARGIN), min(h, y1 + MARGIN), max(0, x0 - MARGIN), min(w, x1 + MARGIN)
             crop = image[cy0:cy1, cx0:cx1].astype(np.float32) / 255.0
-            with contextlib.redirect_stdout(io.StringIO()):
-                fg = estimate_foreground_ml(crop, a[cy0:cy1, cx0:cx1])
+            fg = estimate_foreground_ml(crop, a[cy0:cy1, cx0:cx1])
             core = fg[y0 - cy0 : y1 - cy0, x0 - cx0 : x1 - cx0]
             rgb = np.clip(np.rint(core * 255.0), 0, 255).astype(np.uint8)
             out[y0:y1, x0:x1][sel] = rgb[sel]
