@@ -25,7 +25,7 @@ from PIL import Image
 
 from plugins.krita.build_zip import build
 from editor_chroot import editors_root_or_skip, ground_truth_photo, mounted_proc, virtual_display
-from test_server_harness import WireClient, alpha_array, free_port, running_daemon
+from test_server_harness import CLASSIC_BACKEND, WireClient, alpha_array, free_port, running_daemon
 
 ROOT = Path(__file__).resolve().parents[1]
 DRIVER = ROOT / "tests" / "editors" / "krita_e2e_driver.py"
@@ -57,19 +57,27 @@ def daemon():
         yield d
 
 
-def _krita_session(root: Path, endpoint: str, photo: dict) -> tuple[dict, Path]:
+@pytest.fixture(scope="module")
+def classic_daemon():
+    """A daemon that runs without any weights (--backend classic)."""
+    with running_daemon(model=CLASSIC_BACKEND) as d:
+        yield d
+
+
+def _krita_session(root: Path, endpoint: str, classic_endpoint: str, photo: dict) -> tuple[dict, Path]:
     """One Krita GUI session in the root with a fresh profile; returns the driver's results and dump
     folder (inside the root's /tmp; removed here if the session fails, else by the fixture)."""
     home_in_root = Path("/tmp") / f"mam-krita-e2e-{uuid.uuid4().hex[:8]}"
     home = root / home_in_root.relative_to("/")
     try:
-        return _run_krita(root, home, home_in_root, endpoint, photo)
+        return _run_krita(root, home, home_in_root, endpoint, classic_endpoint, photo)
     except BaseException:
         shutil.rmtree(home, ignore_errors=True)
         raise
 
 
-def _run_krita(root: Path, home: Path, home_in_root: Path, endpoint: str, photo: dict) -> tuple[dict, Path]:
+def _run_krita(root: Path, home: Path, home_in_root: Path, endpoint: str, classic_endpoint: str,
+               photo: dict) -> tuple[dict, Path]:
     out = home / "out"
     out.mkdir(parents=True)
     resources = home / ".local" / "share" / "krita"
@@ -87,7 +95,8 @@ def _run_krita(root: Path, home: Path, home_in_root: Path, endpoint: str, photo:
         f"[mam_krita]\nendpoint={endpoint}\n")
     shutil.copy(photo["path"], home / f"{PHOTO}.png")
     config = {"photo": str(home_in_root / f"{PHOTO}.png"), "box": photo["box"], "depths": list(DEPTHS),
-              "endpoint": endpoint, "dead_endpoint": f"tcp://127.0.0.1:{free_port()}",
+              "endpoint": endpoint, "classic_endpoint": classic_endpoint,
+              "dead_endpoint": f"tcp://127.0.0.1:{free_port()}",
               "out": str(home_in_root / "out"), "timeout_s": 240}
     (home / "config.json").write_text(json.dumps(config))
     with mounted_proc(root):
@@ -116,8 +125,8 @@ def _run_krita(root: Path, home: Path, home_in_root: Path, endpoint: str, photo:
 
 
 @pytest.fixture(scope="module")
-def session(editors_root, daemon, photo):
-    results, out = _krita_session(editors_root, daemon.endpoint, photo)
+def session(editors_root, daemon, classic_daemon, photo):
+    results, out = _krita_session(editors_root, daemon.endpoint, classic_daemon.endpoint, photo)
     yield results, out
     shutil.rmtree(out.parent, ignore_errors=True)
 
@@ -210,6 +219,21 @@ def test_selection_equals_the_daemons_alpha(session, daemon, photo, depth):
 @pytest.mark.parametrize("depth", DEPTHS)
 def test_one_undo_restores_the_previous_selection(session, depth):
     assert session[0]["cases"][depth]["selection_restored_by_undo"]
+
+
+def test_classic_daemon_is_named_in_the_docker_and_extracts_the_subject(session, classic_daemon, photo):
+    """With no weights at all the plugin works end to end, and the docker says which mode answers."""
+    results, out = session
+    classic = results["classic"]
+    with WireClient(classic_daemon.endpoint) as client:
+        mode = client.hello().header["model"]["mode"]
+    (status,) = classic["docker_status"]
+    assert status.startswith("Daemon: connected: CLASSIC MODE (no model weights)") and mode in status, status
+    assert classic["subject_outcome"][0] == "applied", classic["subject_outcome"]
+    info, pixels = _canvas(results, out, "U8")
+    expected = _direct_subject(classic_daemon.endpoint, info, pixels, photo["box"])
+    got = _subject_as_rgba8((out / classic["subject_file"]).read_bytes(), "U8", expected.shape[:2])
+    assert np.array_equal(got, expected)
 
 
 def _direct_subject(endpoint: str, info: dict, pixels: bytes, box: list[int]) -> np.ndarray:

@@ -105,8 +105,16 @@ class Run:
 
     # ---- scenarios --------------------------------------------------------------------------
 
+    def docker(self):
+        from mam_krita.docker import DOCKER_ID
+        return [d for d in self.k.dockers() if d.objectName() == DOCKER_ID][0]
+
+    def status_line(self):
+        from PyQt5.QtWidgets import QLabel
+        return [t for t in (label.text() for label in self.docker().findChildren(QLabel)) if t.startswith("Daemon:")]
+
     def plugin_loaded(self):
-        from PyQt5.QtWidgets import QComboBox, QLabel
+        from PyQt5.QtWidgets import QComboBox
 
         from mam_krita.docker import DOCKER_ID
         menu_bar = self.window.qwindow().menuBar()
@@ -114,12 +122,10 @@ class Run:
         self.results["select_menu"] = [a.objectName() for a in select_menu.actions()]
         self.results["dockers"] = [d.objectName() for d in self.k.dockers()]
         self.results["docker_id"] = DOCKER_ID
-        docker = [d for d in self.k.dockers() if d.objectName() == DOCKER_ID][0]
-
-        def status_line():
-            return [t for t in (label.text() for label in docker.findChildren(QLabel)) if t.startswith("Daemon:")]
-        yield from wait_for(lambda: any("connected" in t for t in status_line()), 60, "the docker's daemon status")
-        self.results["docker_status"] = status_line()
+        docker = self.docker()
+        yield from wait_for(lambda: any("connected" in t for t in self.status_line()), 60,
+                            "the docker's daemon status")
+        self.results["docker_status"] = self.status_line()
         # the docker stores what the artist picks (read back through Krita's own settings)
         guidance = [c for c in docker.findChildren(QComboBox) if c.findText("mask") >= 0][0]
         guidance.setCurrentText("mask")
@@ -239,12 +245,38 @@ class Run:
                                                         after_start=photo.close)
         edge["documents_after_close"] = len(self.k.documents())
 
+    def set_endpoint(self, old, new):
+        """Type another endpoint into the docker, as an artist would (the docker saves it and checks it)."""
+        from PyQt5.QtWidgets import QLineEdit
+        field = [e for e in self.docker().findChildren(QLineEdit) if e.text() == old][0]
+        field.setText(new)
+        field.editingFinished.emit()
+
+    def classic_mode(self):
+        """Against a daemon that runs without weights: the docker's status line, then Extract Subject."""
+        from mam_krita.apply import SUBJECT_LAYER_NAME
+        classic = self.results["classic"] = {}
+        self.set_endpoint(self.cfg["endpoint"], self.cfg["classic_endpoint"])
+        yield from wait_for(lambda: any("CLASSIC" in t for t in self.status_line()), 60,
+                            "the docker's status for the classic daemon")
+        classic["docker_status"] = self.status_line()
+        doc = yield from self.open_view(self.k.openDocument(self.cfg["photo"]))
+        self.set_box_selection(doc, self.cfg["box"])
+        classic["subject_outcome"] = yield from self.trigger("mam_extract_subject")
+        subjects = [n for n in doc.rootNode().childNodes() if n.name() == SUBJECT_LAYER_NAME]
+        if subjects:
+            classic["subject_file"] = self.dump("subject_classic_U8.bin",
+                                               subjects[0].pixelData(0, 0, doc.width(), doc.height()))
+        self.set_endpoint(self.cfg["classic_endpoint"], self.cfg["endpoint"])
+        doc.setModified(False)
+
     def main(self):
         try:
             yield from self.plugin_loaded()
             for depth in self.cfg["depths"]:
                 yield from self.photo_case(depth)
             yield from self.edge_cases()
+            yield from self.classic_mode()
         except Exception:
             self.results["error"] = traceback.format_exc()
         tmp = os.path.join(self.out, "results.json.tmp")
