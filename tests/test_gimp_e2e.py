@@ -21,7 +21,7 @@ import pytest
 from PIL import Image
 
 from editor_chroot import editors_root_or_skip, ground_truth_photo, mounted_proc, virtual_display
-from test_server_harness import WireClient, alpha_array, digest, free_port, running_daemon
+from test_server_harness import CLASSIC_BACKEND, WireClient, alpha_array, digest, free_port, running_daemon
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "tests" / "editors" / "gimp_e2e_script.py"
@@ -52,6 +52,13 @@ def photo() -> dict:
 @pytest.fixture(scope="module")
 def daemon():
     with running_daemon() as d:
+        yield d
+
+
+@pytest.fixture(scope="module")
+def classic_daemon():
+    """A daemon that runs without any weights (--backend classic)."""
+    with running_daemon(model=CLASSIC_BACKEND) as d:
         yield d
 
 
@@ -90,7 +97,7 @@ def _direct_reply(endpoint: str, photo: dict, pixels: bytes, fmt: str, bytes_per
     return alpha, reply.frames[1:]
 
 
-def _run_gimp(root: Path, mode: str, endpoint: str, photo: dict, keep: Path) -> dict:
+def _run_gimp(root: Path, mode: str, endpoint: str, photo: dict, keep: Path, classic_endpoint: str = "") -> dict:
     """One GIMP session in the root with a fresh profile holding the installed plug-in. Returns the
     script's report; its dumps are moved to `keep`, and nothing of the run stays in the root."""
     home_in_root = Path("/tmp") / f"mam-gimp-e2e-{uuid.uuid4().hex[:8]}"
@@ -102,6 +109,7 @@ def _run_gimp(root: Path, mode: str, endpoint: str, photo: dict, keep: Path) -> 
         shutil.copy(photo["path"], home / f"{PHOTO}.png")
         shutil.copy(SCRIPT, home / "script.py")
         job = {"mode": mode, "photo": str(home_in_root / f"{PHOTO}.png"), "endpoint": endpoint,
+               "classic_endpoint": classic_endpoint,
                "dead_endpoint": f"tcp://127.0.0.1:{free_port()}", "box": photo["box"], "pad": PAD,
                "foreground": photo["foreground"], "background": photo["background"],
                "out_dir": str(home_in_root / "out")}
@@ -132,9 +140,9 @@ def _chroot_gimp(root: Path, mode: str, home_in_root: Path) -> subprocess.Comple
 
 
 @pytest.fixture(scope="module")
-def batch_session(editors_root, daemon, photo, tmp_path_factory):
+def batch_session(editors_root, daemon, classic_daemon, photo, tmp_path_factory):
     out = tmp_path_factory.mktemp("gimp-batch")
-    return _run_gimp(editors_root, "batch", daemon.endpoint, photo, out), out
+    return _run_gimp(editors_root, "batch", daemon.endpoint, photo, out, classic_daemon.endpoint), out
 
 
 def _dump(out: Path, name: str, shape: tuple[int, int]) -> np.ndarray:
@@ -175,18 +183,31 @@ def test_batch_refine_sends_the_selection_as_the_mask(batch_session, daemon, pho
     assert np.array_equal(_dump(out, "mask_refined.raw", expected.shape), expected)
 
 
+def _direct_subject(endpoint: str, photo: dict) -> np.ndarray:
+    """The layer Extract Subject should make: the daemon's foreground colours with its alpha, RGBA8."""
+    height, width = photo["rgba"].shape[:2]
+    alpha, frames = _direct_reply(endpoint, photo, photo["rgba"].tobytes(), "RGBA8", 4, 8, foreground=True)
+    assert len(frames) == 1, "the daemon sent no foreground frame"
+    return np.dstack([np.frombuffer(frames[0], np.uint8).reshape(height, width, 3), alpha])
+
+
 def test_batch_extract_subject_adds_a_layer_of_the_daemons_foreground_and_alpha(batch_session, daemon, photo):
     report, out = batch_session
     height, width = photo["rgba"].shape[:2]
     assert report["subject_run"] == {"status": "success", "message": ""}
     assert report["layers_after_subject"] == ["Subject (Matting Anything)"] + report["layers_before_subject"]
     assert report["subject_geometry"] == [0, 0, width, height]
-    alpha, frames = _direct_reply(daemon.endpoint, photo, photo["rgba"].tobytes(), "RGBA8", 4, 8, foreground=True)
-    assert len(frames) == 1, "the daemon sent no foreground frame"
-    colours = np.frombuffer(frames[0], np.uint8).reshape(height, width, 3)
     got = np.frombuffer((out / "subject_rgba.raw").read_bytes(), np.uint8).reshape(height, width, 4)
-    assert np.array_equal(got, np.dstack([colours, alpha]))
+    assert np.array_equal(got, _direct_subject(daemon.endpoint, photo))
     assert report["layer_unchanged_by_subject"], "the plug-in changed the original layer's pixels"
+
+
+def test_batch_extract_subject_works_with_the_classic_no_weights_daemon(batch_session, classic_daemon, photo):
+    report, out = batch_session
+    height, width = photo["rgba"].shape[:2]
+    assert report["classic_subject_run"] == {"status": "success", "message": ""}
+    got = np.frombuffer((out / "subject_classic_rgba.raw").read_bytes(), np.uint8).reshape(height, width, 4)
+    assert np.array_equal(got, _direct_subject(classic_daemon.endpoint, photo))
 
 
 def test_batch_select_subject_makes_the_alpha_the_selection(batch_session, expected_alpha):

@@ -152,6 +152,12 @@ if job["mode"] == "batch":
     report["subject_geometry"] = [*subject.get_offsets()[1:], subject.get_width(), subject.get_height()]
     save("subject_rgba.raw", read(subject, 0, 0, w, h, "R'G'B'A u8"))
     report["layer_unchanged_by_subject"] = read(layer, 0, 0, w, h, "R'G'B'A u8") == layer_pixels
+    # the same against a daemon without weights (--backend classic): the new layer goes right above `layer`
+    report["classic_subject_run"] = run_procedure("plug-in-mam-extract-subject", image, layer,
+                                                  endpoint=job["classic_endpoint"], guidance="alpha",
+                                                  refine_selection=False)
+    classic_subject = image.get_layers()[image.get_item_position(layer) - 1]
+    save("subject_classic_rgba.raw", read(classic_subject, 0, 0, w, h, "R'G'B'A u8"))
 else:
     Gimp.Display.new(image)
     Gimp.displays_flush()
