@@ -29,6 +29,8 @@ def estimate_foreground(image: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     from pymatting import estimate_foreground_ml
 
     out = image.copy()
+    if a.size < 2:  # the estimator's pyramid needs at least two pixels; one pixel has no neighbours to learn from
+        return out
     soft = (a > SOFT_EPS) & (a < 1.0 - SOFT_EPS)
     h, w = a.shape
     for y0 in range(0, h, TILE):

@@ -46,3 +46,9 @@ def test_bad_input_is_named():
         estimate_foreground(image, alpha + 2)
     with pytest.raises(ValueError, match="uint8"):
         estimate_foreground(image[..., 0], alpha)
+
+
+def test_tiny_images_do_not_crash():
+    for h, w in ((1, 1), (1, 4), (3, 2)):
+        image = np.full((h, w, 3), 90, np.uint8)
+        assert np.array_equal(estimate_foreground(image, np.full((h, w), 0.5, np.float32)), image)
