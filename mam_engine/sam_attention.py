@@ -20,18 +20,40 @@ def _rel_table(size: int, rel_pos: torch.Tensor) -> torch.Tensor:
     return rel_pos[(coords[:, None] - coords[None, :]) + (size - 1)]
 
 
+# The additive mask is built a few heads at a time into one reused buffer: a fresh 4096² × 12-head tensor per block
+# costs more in page faults than the attention itself.
+BIAS_BUFFER_BYTES = 256 << 20
+
+
+def _bias_buffer(module: nn.Module, shape: tuple[int, ...], like: torch.Tensor) -> torch.Tensor:
+    buf = getattr(module, "_mam_bias_buffer", None)
+    if buf is None or buf.shape != shape or buf.dtype != like.dtype or buf.device != like.device:
+        buf = torch.empty(shape, dtype=like.dtype, device=like.device)
+        module._mam_bias_buffer = buf
+    return buf
+
+
 def _fast_forward(self: nn.Module, x: torch.Tensor) -> torch.Tensor:
     b, h, w, _ = x.shape
-    heads = self.num_heads
-    qkv = self.qkv(x).reshape(b, h * w, 3, heads, -1).permute(2, 0, 3, 1, 4)
-    q, k, v = qkv.unbind(0)  # b, heads, h*w, c
+    heads, tokens = self.num_heads, h * w
+    qkv = self.qkv(x).reshape(b, tokens, 3, heads, -1).permute(2, 0, 3, 1, 4)
+    q, k, v = qkv.unbind(0)  # b, heads, tokens, c
     if self.rel_pos_h.shape[0] != 2 * h - 1 or self.rel_pos_w.shape[0] != 2 * w - 1:
         raise ValueError("relative-position tables do not match the token grid")
     grid_q = q.reshape(b, heads, h, w, -1)
-    rel_h = torch.einsum("bnhwc,hkc->bnhwk", grid_q, _rel_table(h, self.rel_pos_h))
-    rel_w = torch.einsum("bnhwc,wkc->bnhwk", grid_q, _rel_table(w, self.rel_pos_w))
-    bias = (rel_h.reshape(b, heads, h * w, h, 1) + rel_w.reshape(b, heads, h * w, 1, w)).reshape(b, heads, h * w, -1)
-    out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias, scale=self.scale)
+    rel_h = torch.einsum("bnhwc,hkc->bnhwk", grid_q, _rel_table(h, self.rel_pos_h)).unsqueeze(-1)
+    rel_w = torch.einsum("bnhwc,wkc->bnhwk", grid_q, _rel_table(w, self.rel_pos_w)).unsqueeze(-2)
+    group = max(1, min(heads, BIAS_BUFFER_BYTES // (b * tokens * tokens * q.element_size())))
+    buffer = _bias_buffer(self, (group, b, tokens, tokens), q)
+    out = torch.empty_like(q)
+    for first in range(0, heads, group):
+        last = min(first + group, heads)
+        for i, head in enumerate(range(first, last)):
+            torch.add(rel_h[:, head], rel_w[:, head], out=buffer[i].view(b, h, w, h, w))
+        bias = buffer[: last - first].transpose(0, 1)
+        out[:, first:last] = F.scaled_dot_product_attention(
+            q[:, first:last], k[:, first:last], v[:, first:last], attn_mask=bias, scale=self.scale
+        )
     out = out.view(b, heads, h, w, -1).permute(0, 2, 3, 1, 4).reshape(b, h, w, -1)
     return self.proj(out)
 
