@@ -7,6 +7,7 @@ arithmetic in one fused kernel (measured about 3× faster per global block on a 
 """
 from __future__ import annotations
 
+import threading
 import types
 
 import torch
@@ -20,17 +21,18 @@ def _rel_table(size: int, rel_pos: torch.Tensor) -> torch.Tensor:
     return rel_pos[(coords[:, None] - coords[None, :]) + (size - 1)]
 
 
-# The additive mask is built a few heads at a time into one reused buffer: a fresh 4096² × 12-head tensor per block
-# costs more in page faults than the attention itself.
+# The additive mask is built a few heads at a time into a reused buffer: a fresh 4096² × 12-head tensor per block
+# costs more in page faults than the attention itself. One buffer per shape and thread, shared by all blocks.
 BIAS_BUFFER_BYTES = 256 << 20
+_buffers = threading.local()
 
 
-def _bias_buffer(module: nn.Module, shape: tuple[int, ...], like: torch.Tensor) -> torch.Tensor:
-    buf = getattr(module, "_mam_bias_buffer", None)
-    if buf is None or buf.shape != shape or buf.dtype != like.dtype or buf.device != like.device:
-        buf = torch.empty(shape, dtype=like.dtype, device=like.device)
-        module._mam_bias_buffer = buf
-    return buf
+def _bias_buffer(shape: tuple[int, ...], like: torch.Tensor) -> torch.Tensor:
+    cache = _buffers.__dict__.setdefault("by_key", {})
+    key = (shape, like.dtype, like.device)
+    if key not in cache:
+        cache[key] = torch.empty(shape, dtype=like.dtype, device=like.device)
+    return cache[key]
 
 
 def _fast_forward(self: nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -44,7 +46,7 @@ def _fast_forward(self: nn.Module, x: torch.Tensor) -> torch.Tensor:
     rel_h = torch.einsum("bnhwc,hkc->bnhwk", grid_q, _rel_table(h, self.rel_pos_h)).unsqueeze(-1)
     rel_w = torch.einsum("bnhwc,wkc->bnhwk", grid_q, _rel_table(w, self.rel_pos_w)).unsqueeze(-2)
     group = max(1, min(heads, BIAS_BUFFER_BYTES // (b * tokens * tokens * q.element_size())))
-    buffer = _bias_buffer(self, (group, b, tokens, tokens), q)
+    buffer = _bias_buffer((group, b, tokens, tokens), q)
     out = torch.empty_like(q)
     for first in range(0, heads, group):
         last = min(first + group, heads)
