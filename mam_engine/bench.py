@@ -79,13 +79,13 @@ def _synthetic_window_time(engine: MattingEngine, image: np.ndarray, coverage: f
     for _ in range(runs):
         t0 = time.perf_counter()
         with torch.inference_mode():
-            engine._decode(encoded, _prompt_for(engine, image))
+            engine._decode(encoded, _prompt_for(image))
             engine._matte_region(encoded, decoded, "alpha", {}, lambda s, f: None)
         times.append(time.perf_counter() - t0)
     return _median(times)
 
 
-def _prompt_for(engine: MattingEngine, image: np.ndarray):
+def _prompt_for(image: np.ndarray):
     h, w = image.shape[:2]
     return make_prompt(image.shape, box=(w * 0.3, h * 0.3, w * 0.7, h * 0.7))
 
