@@ -21,12 +21,6 @@ CLIENT_PACKAGE = Path(__file__).resolve().parents[1] / "plugins" / "mam_client"
 
 
 @pytest.fixture(scope="module")
-def daemon():
-    with running_daemon() as d:
-        yield d
-
-
-@pytest.fixture(scope="module")
 def photo():
     image = real_photo("GT01.png")
     height, width = image.shape[:2]
@@ -180,24 +174,14 @@ def test_daemon_down_is_a_fast_clear_connection_error(transport, kind, tmp_path:
     assert f"mam-server --endpoint {endpoint}" in message and "python -m server.main" in message
 
 
-def test_curve_daemon_admits_only_known_keys(tmp_path: Path):
-    import zmq.auth
-
-    keys, allowed = tmp_path / "keys", tmp_path / "allowed"
-    keys.mkdir()
-    allowed.mkdir()
-    server_public, server_secret = zmq.auth.create_certificates(keys, "server")
-    _, artist_secret = zmq.auth.create_certificates(keys, "artist")
-    _, stranger_secret = zmq.auth.create_certificates(keys, "stranger")
-    (allowed / "artist.key").write_bytes((keys / "artist.key").read_bytes())
-    curve_client = {k: v for k, v in zip(("public", "secret"), zmq.auth.load_certificate(artist_secret))}
-    curve_client["server"] = zmq.auth.load_certificate(server_public)[0]
-    with running_daemon("--curve-secret-key", server_secret, "--curve-authorized-keys", str(allowed),
-                        curve_client=curve_client) as secured:
-        artist = CurveKeys.from_files(server_public, artist_secret)
+def test_curve_daemon_admits_only_known_keys(certificates):
+    with running_daemon("--curve-secret-key", certificates["secret_file"], "--curve-authorized-keys",
+                        certificates["allowed"], curve_client=certificates["client"]) as secured:
+        server_public = certificates["server_public_file"]
+        artist = CurveKeys.from_files(server_public, certificates["client_secret_file"])
         with MamClient(secured.endpoint, pure_python=False, curve=artist) as client:
             assert client.hello()["auth"] == "curve"
-        stranger = CurveKeys.from_files(server_public, stranger_secret)
+        stranger = CurveKeys.from_files(server_public, certificates["stranger_secret_file"])
         with MamClient(secured.endpoint, pure_python=False, curve=stranger, connect_timeout=1) as client:
             with pytest.raises(DaemonUnavailable):
                 client.hello()

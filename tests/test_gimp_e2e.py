@@ -21,7 +21,7 @@ import pytest
 from PIL import Image
 
 from editor_chroot import editors_root_or_skip, ground_truth_photo, mounted_proc, virtual_display
-from test_server_harness import CLASSIC_BACKEND, WireClient, alpha_array, digest, free_port, running_daemon
+from test_server_harness import WireClient, alpha_array, digest, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "tests" / "editors" / "gimp_e2e_script.py"
@@ -47,19 +47,6 @@ def photo() -> dict:
     by, bx = np.argwhere(gt[box[1]:box[3], box[0]:box[2]] == 0)[0]
     return {"path": source, "rgba": np.asarray(Image.open(source).convert("RGBA")), "box": box,
             "foreground": [float(fx), float(fy)], "background": [float(box[0] + bx), float(box[1] + by)]}
-
-
-@pytest.fixture(scope="module")
-def daemon():
-    with running_daemon() as d:
-        yield d
-
-
-@pytest.fixture(scope="module")
-def classic_daemon():
-    """A daemon that runs without any weights (--backend classic)."""
-    with running_daemon(model=CLASSIC_BACKEND) as d:
-        yield d
 
 
 @pytest.fixture(scope="module")

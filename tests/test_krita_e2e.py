@@ -25,7 +25,7 @@ from PIL import Image
 
 from plugins.krita.build_zip import build
 from editor_chroot import editors_root_or_skip, ground_truth_photo, mounted_proc, virtual_display
-from test_server_harness import CLASSIC_BACKEND, WireClient, alpha_array, free_port, running_daemon
+from test_server_harness import WireClient, alpha_array, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 DRIVER = ROOT / "tests" / "editors" / "krita_e2e_driver.py"
@@ -49,19 +49,6 @@ def photo() -> dict:
     """The photo and the selection box the driver draws: the tight box of the ground-truth subject."""
     source, _gt, box = ground_truth_photo(PHOTO)
     return {"path": source, "rgba": np.asarray(Image.open(source).convert("RGBA")), "box": box}
-
-
-@pytest.fixture(scope="module")
-def daemon():
-    with running_daemon() as d:
-        yield d
-
-
-@pytest.fixture(scope="module")
-def classic_daemon():
-    """A daemon that runs without any weights (--backend classic)."""
-    with running_daemon(model=CLASSIC_BACKEND) as d:
-        yield d
 
 
 def _krita_session(root: Path, endpoint: str, classic_endpoint: str, photo: dict) -> tuple[dict, Path]:

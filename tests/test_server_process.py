@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import zmq.auth
 
 from test_server_harness import WireClient, free_port, running_daemon, start_process
 
@@ -89,25 +88,6 @@ def test_ipc_endpoint_serves(tmp_path):
         with WireClient(endpoint) as c:
             assert c.hello().header["protocol"] == 1
         assert daemon.stop() == 0
-
-
-@pytest.fixture
-def certificates(tmp_path):
-    keys, allowed = tmp_path / "keys", tmp_path / "allowed"
-    keys.mkdir()
-    allowed.mkdir()
-    server_public, server_secret = zmq.auth.create_certificates(keys, "server")
-    client_public, client_secret = zmq.auth.create_certificates(keys, "client")
-    stranger_public, stranger_secret = zmq.auth.create_certificates(keys, "stranger")
-    (allowed / "client.key").write_bytes(Path(client_public).read_bytes())
-    server_key, _ = zmq.auth.load_certificate(server_public)
-
-    def client(public: str, secret: str) -> dict:
-        pub, sec = zmq.auth.load_certificate(secret)
-        return {"public": pub, "secret": sec, "server": server_key}
-
-    return {"secret_file": server_secret, "allowed": str(allowed), "client": client(client_public, client_secret),
-            "stranger": client(stranger_public, stranger_secret)}
 
 
 def test_curve_admits_authorized_clients_only(certificates):
