@@ -11,7 +11,7 @@ __all__ = ["MattingEngine", "MatteResult", "MatteCancelled", "image_digest"]
 __version__ = "0.1.0"
 
 _HOMES = {"MattingEngine": "engine", "MatteResult": "engine", "MatteCancelled": "engine",
-          "image_digest": "embedding_cache"}
+          "image_digest": "model.embedding_cache"}
 
 
 def __getattr__(name: str) -> Any:

@@ -7,7 +7,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .image_io import alpha_to_uint, read_mask, read_rgb, write_png_atomic
+from mam_engine.image_io import alpha_to_uint, read_mask, read_rgb, write_png_atomic
 
 
 def _numbers(text: str, counts: tuple[int, ...], what: str) -> tuple[float, ...]:
@@ -60,7 +60,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         image = read_rgb(args.image)
         mask = read_mask(args.mask, image.shape[:2]) if args.mask else None
-        from .engine import MattingEngine
+        from mam_engine.engine import MattingEngine
 
         engine = MattingEngine(args.sam_checkpoint, args.m2m_checkpoint, model_type=args.model_type,
                                device=args.device, random_weights_seed=args.random_weights, backend=args.backend)

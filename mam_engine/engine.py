@@ -12,18 +12,18 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from .classic_stages import check_backend, check_options, classic_selection, finish
-from .devices import resolve_device
-from .embedding_cache import EmbeddingCache, Encoded, image_digest
-from .fusion import GUIDANCES, fuse
-from .m2m import M2M, load_m2m
-from .m2m.fold import fold_for_inference
-from .preprocess import Frame, mask_to_model_frame, model_input, validate_image
-from .prompt import Prompt, make_prompt
-from .region import fusion_window, model_window, resize_window
-from .sam_attention import use_fast_attention
-from .weights import find_checkpoint
-from .sam_loader import SAM_CONFIGS, build_sam, load_sam, load_sam_weights
+from mam_engine.classic.stages import check_backend, check_options, classic_selection, finish
+from mam_engine.model.devices import resolve_device
+from mam_engine.model.embedding_cache import EmbeddingCache, Encoded, image_digest
+from mam_engine.model.fusion import GUIDANCES, fuse
+from mam_engine.model.m2m import M2M, load_m2m
+from mam_engine.model.m2m.fold import fold_for_inference
+from mam_engine.model.preprocess import Frame, mask_to_model_frame, model_input, validate_image
+from mam_engine.request.prompt import Prompt, make_prompt
+from mam_engine.model.region import fusion_window, model_window, resize_window
+from mam_engine.model.sam_attention import use_fast_attention
+from mam_engine.weights.catalog import find_checkpoint
+from mam_engine.model.sam_loader import SAM_CONFIGS, build_sam, load_sam, load_sam_weights
 
 ProgressCallback = Callable[[str, float], None]
 

@@ -4,7 +4,8 @@ import cv2
 import numpy as np
 import pytest
 
-from mam_engine import MattingEngine, metrics
+from mam_engine import MattingEngine
+from mam_engine.evaluation import metrics
 
 
 def _scene():

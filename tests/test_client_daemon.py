@@ -171,7 +171,7 @@ def test_daemon_down_is_a_fast_clear_connection_error(transport, kind, tmp_path:
     assert time.monotonic() - started < 10
     message = str(info.value)
     assert isinstance(info.value, DaemonUnavailable) and "not running" in message
-    assert f"mam-server --endpoint {endpoint}" in message and "python -m server.main" in message
+    assert f"mam-server --endpoint {endpoint}" in message and "python -m mam_server.main" in message
 
 
 def test_curve_daemon_admits_only_known_keys(certificates):

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from mam_engine import MatteCancelled, MattingEngine, image_digest
-from mam_engine.sam_loader import build_sam
+from mam_engine.model.sam_loader import build_sam
 
 TRUCK_BOX = (425, 600, 700, 875)
 
@@ -105,7 +105,7 @@ def test_vit_b_sam_loads_strictly_from_the_all_in_one_layout(tmp_path):
     """The older mam_sam_vitb.pth carries SAM ViT-B too; a seeded random ViT-B stands in for the real one."""
     torch.manual_seed(11)
     sam = build_sam("vit_b")
-    from mam_engine.m2m import M2M
+    from mam_engine.model.m2m import M2M
 
     state = {f"seg_model.{k}": v for k, v in sam.state_dict().items()}
     state.update({f"m2m.{k}": v for k, v in M2M().state_dict().items()})
@@ -150,7 +150,7 @@ def test_mask_choice_follows_the_reference(tiny_engine, truck):
     """MAM_SPEC §3: multimask output, the highest predicted IoU wins, post mask = upsampled logits > 0."""
     from torch.nn import functional as F
 
-    from mam_engine.preprocess import Frame, model_input
+    from mam_engine.model.preprocess import Frame, model_input
 
     small = truck[::3, ::3].copy()
     box = (140, 200, 235, 290)

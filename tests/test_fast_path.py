@@ -5,11 +5,11 @@ import torch
 from torch.nn import functional as F
 
 from mam_engine import MattingEngine
-from mam_engine.embedding_cache import Encoded
+from mam_engine.model.embedding_cache import Encoded
 from mam_engine.engine import _Decoded
-from mam_engine.fusion import fuse
-from mam_engine.preprocess import Frame
-from mam_engine.region import Window, fusion_window, resize_window
+from mam_engine.model.fusion import fuse
+from mam_engine.model.preprocess import Frame
+from mam_engine.model.region import Window, fusion_window, resize_window
 
 TOL = 1e-5
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from mam_engine.foreground import estimate_foreground
+from mam_engine.classic.foreground import estimate_foreground
 
 
 def _composite(size: int = 64):

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from mam_engine.fusion import fuse, outside_box, unknown_from_mask, unknown_from_pred
+from mam_engine.model.fusion import fuse, outside_box, unknown_from_mask, unknown_from_pred
 
 # OpenCV's 5×5 ellipse (the kernel of width 10): a disc without its four corners' outer pixels.
 ELLIPSE_5 = np.array(

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from server.protocol import PIXEL_FORMATS
+from mam_server.protocol import PIXEL_FORMATS
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "plugins" / "gimp" / "mam_gimp"))
 from gimp_formats import gray_format_like, pixel_format_for, precision_component  # noqa: E402

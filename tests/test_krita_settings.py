@@ -29,7 +29,7 @@ def test_defaults_are_valid():
 def test_round_trip_through_store():
     store = Store()
     s = Settings(endpoint="ipc:///tmp/mam.sock", guidance="mask", refine=True, source="merged",
-                 timeout_s=30.5, server_command="python -m server.main --endpoint {endpoint} --device cpu")
+                 timeout_s=30.5, server_command="python -m mam_server.main --endpoint {endpoint} --device cpu")
     save(s, store.write)
     loaded, notes = load(store.read)
     assert loaded == s and notes == []

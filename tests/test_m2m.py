@@ -3,9 +3,9 @@ import pytest
 import torch
 from torch import nn
 
-from mam_engine.checkpoint_io import CheckpointError
-from mam_engine.m2m import M2M, load_m2m, read_mam_checkpoint
-from mam_engine.m2m.spectral import SpectralConv
+from mam_engine.weights.checkpoint_io import CheckpointError
+from mam_engine.model.m2m import M2M, load_m2m, read_mam_checkpoint
+from mam_engine.model.m2m.spectral import SpectralConv
 
 
 @pytest.fixture(scope="module")

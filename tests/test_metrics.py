@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from mam_engine import metrics
+from mam_engine.evaluation import metrics
 
 
 def test_sad_counts_absolute_difference_over_1000():

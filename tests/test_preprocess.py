@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from mam_engine.preprocess import PIXEL_MEAN, PIXEL_STD, Frame, mask_to_model_frame, model_input, validate_image
+from mam_engine.model.preprocess import PIXEL_MEAN, PIXEL_STD, Frame, mask_to_model_frame, model_input, validate_image
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,9 @@ import cv2
 import numpy as np
 import pytest
 
-from mam_engine import coarse_masks, metrics, refine_classic
+from mam_engine.evaluation import coarse_masks
+from mam_engine.evaluation import metrics
+from mam_engine.classic import refine as refine_classic
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 

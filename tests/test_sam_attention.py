@@ -4,8 +4,8 @@ import copy
 import pytest
 import torch
 
-from mam_engine.sam_attention import use_fast_attention
-from mam_engine.sam_loader import build_sam
+from mam_engine.model.sam_attention import use_fast_attention
+from mam_engine.model.sam_loader import build_sam
 
 
 @pytest.mark.parametrize("model_type", ["tiny", "vit_b"])

@@ -5,7 +5,7 @@ import textwrap
 
 SCRIPT = textwrap.dedent("""
     import sys
-    from mam_engine.sam_loader import build_sam
+    from mam_engine.model.sam_loader import build_sam
     sam = build_sam("tiny")
     print(type(sam).__module__)
     try:

@@ -1,4 +1,4 @@
-"""Shared pieces of the daemon tests: start a real `python -m server.main` process and talk to it with a
+"""Shared pieces of the daemon tests: start a real `python -m mam_server.main` process and talk to it with a
 plain pyzmq DEALER (written here, independent of the plugins' client library). No tests in this module."""
 from __future__ import annotations
 
@@ -105,7 +105,7 @@ class Daemon:
 
 def start_process(*args: str, log_path: Path) -> subprocess.Popen:
     with open(log_path, "wb") as log:
-        return subprocess.Popen([sys.executable, "-m", "server.main", *args], cwd=ROOT, stdout=log,
+        return subprocess.Popen([sys.executable, "-m", "mam_server.main", *args], cwd=ROOT, stdout=log,
                                 stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
 
 

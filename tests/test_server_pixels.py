@@ -4,9 +4,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from server.alpha_frame import encode_alpha
-from server.pixels import mask_to_bool, to_rgb8
-from server.protocol import PIXEL_FORMATS, ImageSpec, ProtocolError
+from mam_server.alpha_frame import encode_alpha
+from mam_server.pixels import mask_to_bool, to_rgb8
+from mam_server.protocol import PIXEL_FORMATS, ImageSpec, ProtocolError
 
 H, W, PAD = 5, 7, 6  # PAD bytes of garbage after every row exercise `stride`
 RNG = np.random.default_rng(1)

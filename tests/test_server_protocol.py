@@ -8,9 +8,9 @@ import msgpack
 import numpy as np
 import pytest
 
-from server.image_store import ImageStore, check_digest, frame_digest
-from server.protocol import (CancelRequest, HelloRequest, Limits, MatteRequest, ProtocolError, parse_request)
-from server.security import endpoint_is_local
+from mam_server.image_store import ImageStore, check_digest, frame_digest
+from mam_server.protocol import (CancelRequest, HelloRequest, Limits, MatteRequest, ProtocolError, parse_request)
+from mam_server.security import endpoint_is_local
 
 LIMITS = Limits(max_pixels=10_000, max_message_bytes=100_000, max_points=4, max_queue=2)
 PIXELS = bytes(range(256)) * 3  # 16 x 12 RGBA8 = 768 bytes

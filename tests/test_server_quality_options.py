@@ -1,4 +1,4 @@
-"""The daemon's quality options (protocol 1.1) against real `python -m server.main` processes: the weight-free
+"""The daemon's quality options (protocol 1.1) against real `python -m mam_server.main` processes: the weight-free
 classic backend, options.refine / refine_band / foreground, the foreground frame and its validation."""
 from __future__ import annotations
 
@@ -125,7 +125,7 @@ def test_model_backend_takes_refine_and_foreground_and_names_a_band_without_refi
 
 
 def test_classic_backend_refuses_model_flags():
-    proc = subprocess.run([sys.executable, "-m", "server.main", *CLASSIC_BACKEND, "--random-weights", "0",
+    proc = subprocess.run([sys.executable, "-m", "mam_server.main", *CLASSIC_BACKEND, "--random-weights", "0",
                            "--endpoint", "tcp://127.0.0.1:1"], cwd=ROOT, capture_output=True, text=True, timeout=60,
 )
     assert proc.returncode == 2 and "--random-weights" in proc.stderr

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import zmq
 
-from server.image_store import ImageStore
-from server.protocol import ImageSpec, Limits, MatteRequest, ProtocolError
-from server.worker import Job, Worker
+from mam_server.image_store import ImageStore
+from mam_server.protocol import ImageSpec, Limits, MatteRequest, ProtocolError
+from mam_server.worker import Job, Worker
 
 
 def _worker(**limits) -> Worker:

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from mam_engine import weights as w
-from mam_engine import weights_cli
+from mam_engine.weights import catalog as w
+from mam_engine.weights import cli as weights_cli
 
 REPO = Path(__file__).resolve().parents[1]
 SAM_PAYLOAD = random.Random(0).randbytes(300_000)
@@ -352,7 +352,7 @@ def test_cli_download_failure_and_usage_exit_codes(tmp_path, capsys):
 
 
 def test_cli_module_runs_as_a_script(tmp_path):
-    done = subprocess.run([sys.executable, "-m", "mam_engine.weights_cli", "path"], cwd=REPO, capture_output=True,
+    done = subprocess.run([sys.executable, "-m", "mam_engine.weights.cli", "path"], cwd=REPO, capture_output=True,
                           text=True, env={"PATH": "/usr/bin:/bin", w.ENV_VAR: str(tmp_path)}, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == str(tmp_path)

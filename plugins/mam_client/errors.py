@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Optional
 
 START_HINT = ("Start it with:  mam-server --endpoint {endpoint}   "
-              "(from a source checkout: python -m server.main --endpoint {endpoint})")
+              "(from a source checkout: python -m mam_server.main --endpoint {endpoint})")
 
 
 class DaemonUnavailable(ConnectionError):

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from . import weights as w
+from mam_engine.weights import catalog as w
 
 _OK, _FAIL, _USAGE = 0, 1, 2
 

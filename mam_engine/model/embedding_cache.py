@@ -7,8 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .lru import BytesLRU
-from .preprocess import Frame
+from mam_engine.lru import BytesLRU
+from mam_engine.model.preprocess import Frame
 
 
 def image_digest(image: np.ndarray) -> str:

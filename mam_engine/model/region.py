@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .preprocess import Frame, TARGET
+from mam_engine.model.preprocess import Frame, TARGET
 
 # Fusion reads M2M values up to 1 (exclusive box edge) + 5 (10×10 kernel) + 2 (5×5 kernel) pixels outside the box.
 FUSION_REACH = 10

@@ -17,7 +17,7 @@ from typing import Mapping
 
 import torch
 
-from .checkpoint_io import load_checkpoint_file, load_state_dict_strictly
+from mam_engine.weights.checkpoint_io import load_checkpoint_file, load_state_dict_strictly
 
 
 def _sam_modeling() -> types.ModuleType:

@@ -12,10 +12,10 @@ from typing import Callable
 
 import numpy as np
 
-from . import refine_classic
-from .foreground import estimate_foreground
-from .prompt import Prompt
-from .segment_classic import grabcut
+from mam_engine.classic import refine as refine_classic
+from mam_engine.classic.foreground import estimate_foreground
+from mam_engine.request.prompt import Prompt
+from mam_engine.classic.grabcut import grabcut
 
 BACKENDS = ("mam", "sam", "classic")
 REFINE_METHODS = (None, "classic")
