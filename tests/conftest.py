@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from test_server_harness import CLASSIC_BACKEND, running_daemon
+from support.daemon_harness import CLASSIC_BACKEND, running_daemon
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"

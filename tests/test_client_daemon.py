@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from plugins.mam_client import CurveKeys, DaemonTimeout, DaemonUnavailable, MamClient, MamError, MatteCancelled
-from test_server_harness import free_port, real_photo, rgba8, running_daemon
+from support.daemon_harness import free_port, real_photo, rgba8, running_daemon
 
 TRANSPORTS = {"pure-python": True, "pyzmq": False}
 CLIENT_PACKAGE = Path(__file__).resolve().parents[1] / "plugins" / "mam_client"

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from plugins.mam_client import MamClient, MamError
-from test_server_harness import CLASSIC_BACKEND, WorkerThreadEngine, rgba8, running_daemon, small_photo
+from support.daemon_harness import CLASSIC_BACKEND, WorkerThreadEngine, rgba8, running_daemon, small_photo
 
 
 def test_both_transports_get_the_in_process_foreground_and_alpha():

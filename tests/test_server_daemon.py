@@ -8,13 +8,7 @@ import time
 import numpy as np
 import pytest
 
-from test_server_harness import (SEED, WireClient, alpha_array, image_header, real_photo, rgba8, running_daemon)
-
-
-@pytest.fixture(scope="module")
-def daemon():
-    with running_daemon("--device", "cpu") as d:
-        yield d
+from support.daemon_harness import (SEED, WireClient, alpha_array, image_header, real_photo, rgba8, running_daemon)
 
 
 def _random_image(seed: int, h: int = 48, w: int = 64) -> np.ndarray:

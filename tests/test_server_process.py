@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from test_server_harness import WireClient, free_port, running_daemon, start_process
+from support.daemon_harness import WireClient, free_port, running_daemon, start_process
 
 
 def _run_to_exit(args: list[str], tmp_path: Path, timeout: float = 120) -> tuple[int, str]:

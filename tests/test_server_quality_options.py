@@ -9,7 +9,7 @@ import tempfile
 import numpy as np
 import pytest
 
-from test_server_harness import (CLASSIC_BACKEND, ROOT, WireClient, WorkerThreadEngine, alpha_array, running_daemon,
+from support.daemon_harness import (CLASSIC_BACKEND, ROOT, WireClient, WorkerThreadEngine, alpha_array, running_daemon,
                                  small_photo)
 
 PHOTO_BOX_FRACTIONS = (0.02, 0.08, 0.99, 0.99)  # GT01's subject fills most of the frame

@@ -10,7 +10,7 @@ import msgpack
 import numpy as np
 import pytest
 
-from test_server_harness import WireClient, alpha_array, image_header, rgba8, running_daemon
+from support.daemon_harness import WireClient, alpha_array, image_header, rgba8, running_daemon
 
 MAX_MESSAGE = 4 << 20
 IMAGE = np.random.default_rng(7).integers(0, 256, (32, 40, 3), dtype=np.uint8)
@@ -19,7 +19,8 @@ SPEC = image_header(40, 32, PIXELS)
 
 
 @pytest.fixture(scope="module")
-def daemon():
+def limited_daemon():
+    """A daemon with small limits, so limit cases cost little."""
     with running_daemon("--device", "cpu", "--max-message-bytes", str(MAX_MESSAGE), "--max-points", "8") as d:
         yield d
 
@@ -63,9 +64,9 @@ CASES = {
 
 
 @pytest.mark.parametrize("name", list(CASES))
-def test_bad_message_gets_an_error_and_daemon_keeps_serving(daemon, name):
+def test_bad_message_gets_an_error_and_daemon_keeps_serving(limited_daemon, name):
     frames, code = CASES[name]
-    with WireClient(daemon.endpoint) as c:
+    with WireClient(limited_daemon.endpoint) as c:
         c.send_raw(*frames)
         header, extra = c.recv(timeout=60)
         while header["type"] == "progress":  # accepted, then failed in the worker (digest check)
@@ -76,17 +77,17 @@ def test_bad_message_gets_an_error_and_daemon_keeps_serving(daemon, name):
         assert c.hello("next").type == "hello"
 
 
-def test_frame_over_the_size_limit_drops_the_connection_only(daemon):
-    with WireClient(daemon.endpoint) as c:
+def test_frame_over_the_size_limit_drops_the_connection_only(limited_daemon):
+    with WireClient(limited_daemon.endpoint) as c:
         c.send_raw(_pack(_matte()), b"\0" * (MAX_MESSAGE + 1))
         with pytest.raises(TimeoutError):
             c.recv(timeout=3)
-    with WireClient(daemon.endpoint) as c:
+    with WireClient(limited_daemon.endpoint) as c:
         assert c.hello("next").type == "hello"
 
 
-def test_non_zeromq_bytes_on_the_port_are_dropped(daemon):
-    host, port = daemon.endpoint.removeprefix("tcp://").rsplit(":", 1)
+def test_non_zeromq_bytes_on_the_port_are_dropped(limited_daemon):
+    host, port = limited_daemon.endpoint.removeprefix("tcp://").rsplit(":", 1)
     with socket.create_connection((host, int(port)), timeout=5) as raw:
         raw.sendall(os.urandom(4096))
         raw.settimeout(5)
@@ -95,7 +96,7 @@ def test_non_zeromq_bytes_on_the_port_are_dropped(daemon):
                 pass
         except (ConnectionResetError, TimeoutError):
             pass
-    with WireClient(daemon.endpoint) as c:
+    with WireClient(limited_daemon.endpoint) as c:
         assert c.hello("next").type == "hello"
 
 
@@ -107,12 +108,12 @@ def _bgra16_padded(image: np.ndarray, pad: int = 10) -> tuple[bytes, int]:
     return rows.tobytes(), w * 8 + pad
 
 
-def test_after_all_the_garbage_a_good_matte_still_works_and_nothing_piled_up(daemon, tiny_engine):
+def test_after_all_the_garbage_a_good_matte_still_works_and_nothing_piled_up(limited_daemon, tiny_engine):
     pixels, stride = _bgra16_padded(IMAGE)
     mask = np.zeros((32, 40), np.uint8)
     mask[5:25, 8:30] = 200
     box, points = [2, 2, 30, 25], [[15, 12, 1], [38, 30, 0]]
-    with WireClient(daemon.endpoint) as c:
+    with WireClient(limited_daemon.endpoint) as c:
         c.send({"id": "good", "type": "matte", "image": image_header(40, 32, pixels, "BGRA16", stride),
                 "prompt": {"box": box, "points": points, "mask": {"width": 40, "height": 32}},
                 "options": {"depth": 16}, "frames": ["mask", "pixels"]}, mask.tobytes(), pixels)

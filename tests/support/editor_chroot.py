@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT.parent / "shared" / "data" / "alphamatting-lowres"
 ENSURE_ROOT = ROOT / "tests" / "editors" / "ensure_root.sh"
 

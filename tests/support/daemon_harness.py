@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 import zmq
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT.parent / "shared" / "data"
 SEED = 0
 TERMINAL = {"result", "error", "hello", "status", "ok"}
