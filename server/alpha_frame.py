@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from mam_engine.image_io import alpha_to_uint
+
 
 def encode_alpha(alpha: np.ndarray, depth: int, crop: bool) -> tuple[np.ndarray, int, int]:
     """Return (C-contiguous samples, x, y); with `crop`, only the bounding box of non-zero samples.
@@ -11,16 +13,12 @@ def encode_alpha(alpha: np.ndarray, depth: int, crop: bool) -> tuple[np.ndarray,
     Quantise first, then crop, so the box is exactly where the sent samples are non-zero.
     An all-zero alpha cropped is an empty 0×0 frame at (0, 0).
     """
-    scale, dtype = (255.0, np.uint8) if depth == 8 else (65535.0, np.dtype("<u2"))
-    scaled = np.multiply(alpha, scale, dtype=np.float32)  # one temporary, worked in place: canvases are big
-    np.clip(scaled, 0.0, scale, out=scaled)
-    scaled += 0.5
-    samples = scaled.astype(dtype)
+    samples = alpha_to_uint(alpha, depth)  # the CLI's quantisation too: one function, byte-identical samples
     if not crop:
         return samples, 0, 0
     rows = np.flatnonzero(samples.any(axis=1))
     if rows.size == 0:
-        return np.zeros((0, 0), dtype=dtype), 0, 0
+        return np.zeros((0, 0), dtype=samples.dtype), 0, 0
     cols = np.flatnonzero(samples.any(axis=0))
     y0, y1, x0, x1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
     return np.ascontiguousarray(samples[y0:y1, x0:x1]), int(x0), int(y0)

@@ -1,4 +1,4 @@
-"""mam-matte on real photos with the tiny random model, its errors, and the alpha encoding."""
+"""mam-matte on real photos with the tiny random model, its errors, and the alpha encoding (rounded, as the daemon)."""
 import subprocess
 import sys
 
@@ -60,7 +60,8 @@ def test_console_entry_point_runs():
     assert out.returncode == 0 and "--box" in out.stdout
 
 
-def test_alpha_encoding_truncates_like_the_reference():
-    a = np.array([0.0, 0.999, 1.0, 0.5], np.float32)
-    assert alpha_to_uint(a).tolist() == [0, 254, 255, 127]
-    assert alpha_to_uint(a, 16).tolist() == [0, 65469, 65535, 32768]
+def test_alpha_encoding_rounds_like_the_daemon():
+    """8-bit rounds to nearest (halves up), as the daemon's frames do; the reference's truncation is not kept."""
+    a = np.array([0.0, 0.999, 1.0, 0.5, 0.5 / 255, 254.5 / 255], np.float32)
+    assert alpha_to_uint(a).tolist() == [0, 255, 255, 128, 1, 255]
+    assert alpha_to_uint(a, 16).tolist() == [0, 65469, 65535, 32768, 129, 65407]
