@@ -29,6 +29,7 @@ INSTALLER = ROOT / "plugins" / "gimp" / "install.py"
 PHOTO = "GT01"
 PAD = (24, 16)  # where the high-bit-depth check moves the layer on a larger canvas
 GIMP_TIMEOUT_S = 300
+SMALL_FACTOR = 5   # the refine-edges run uses a 160x99 copy of the photo
 
 pytestmark = [pytest.mark.editors, pytest.mark.timeout(1800)]
 
@@ -45,8 +46,12 @@ def photo() -> dict:
     source, gt, box = ground_truth_photo(PHOTO)
     fy, fx = np.argwhere(gt == 255)[len(np.argwhere(gt == 255)) // 2]
     by, bx = np.argwhere(gt[box[1]:box[3], box[0]:box[2]] == 0)[0]
+    full = Image.open(source).convert("RGB")
+    small = full.resize((full.width // SMALL_FACTOR, full.height // SMALL_FACTOR), Image.BILINEAR)
+    sw, sh = small.size
     return {"path": source, "rgba": np.asarray(Image.open(source).convert("RGBA")), "box": box,
-            "foreground": [float(fx), float(fy)], "background": [float(box[0] + bx), float(box[1] + by)]}
+            "foreground": [float(fx), float(fy)], "background": [float(box[0] + bx), float(box[1] + by)],
+            "small": small, "small_box": [sw // 4, sh // 5, 3 * sw // 4, 4 * sh // 5]}
 
 
 @pytest.fixture(scope="module")
@@ -94,11 +99,13 @@ def _run_gimp(root: Path, mode: str, endpoint: str, photo: dict, keep: Path, cla
         subprocess.run([sys.executable, str(INSTALLER), "--dest", str(home / ".config" / "GIMP" / "3.0" / "plug-ins")],
                        check=True, capture_output=True)
         shutil.copy(photo["path"], home / f"{PHOTO}.png")
+        photo["small"].save(home / f"{PHOTO}_small.png")
         shutil.copy(SCRIPT, home / "script.py")
         job = {"mode": mode, "photo": str(home_in_root / f"{PHOTO}.png"), "endpoint": endpoint,
                "classic_endpoint": classic_endpoint,
                "dead_endpoint": f"tcp://127.0.0.1:{free_port()}", "box": photo["box"], "pad": PAD,
                "foreground": photo["foreground"], "background": photo["background"],
+               "small_photo": str(home_in_root / f"{PHOTO}_small.png"), "small_box": photo["small_box"],
                "out_dir": str(home_in_root / "out")}
         (home / "job.json").write_text(json.dumps(job))
         gimp = _chroot_gimp(root, mode, home_in_root)
@@ -168,6 +175,28 @@ def test_batch_refine_sends_the_selection_as_the_mask(batch_session, daemon, pho
     assert not np.array_equal(expected, expected_alpha), "the mask prompt changes nothing: the check would be idle"
     assert report["refine_run"] == {"status": "success", "message": ""}
     assert np.array_equal(_dump(out, "mask_refined.raw", expected.shape), expected)
+
+
+def test_batch_refine_edges_sends_the_classic_refinement(batch_session, daemon, photo):
+    """refine-edges=TRUE (with guidance "mask") reaches the daemon as options.refine="classic": the layer mask is
+    byte for byte the alpha of a direct request with that option, which differs from the unrefined one."""
+    report, out = batch_session
+    width, height = photo["small"].size
+    assert report["small_size"] == [width, height]
+    pixels = (out / "small_layer_rgba.raw").read_bytes()
+    assert pixels == np.asarray(photo["small"].convert("RGBA")).tobytes()
+    spec = {"width": width, "height": height, "format": "RGBA8", "stride": width * 4, "digest": digest(pixels)}
+    alphas = {}
+    with WireClient(daemon.endpoint) as client:
+        for refine in ("classic", None):
+            client.matte(f"direct-{refine}", pixels=pixels, spec=spec, prompt={"box": photo["small_box"]},
+                         options={"guidance": "mask", "depth": 8, "crop": False, "refine": refine})
+            reply = client.wait_for(f"direct-{refine}")
+            assert reply.type == "result", reply.header
+            alphas[refine] = alpha_array(reply)
+    assert not np.array_equal(alphas["classic"], alphas[None]), "the refinement changes nothing: an idle check"
+    assert report["refine_edges_run"] == {"status": "success", "message": ""}
+    assert np.array_equal(_dump(out, "mask_refined_edges.raw", (height, width)), alphas["classic"])
 
 
 def _direct_subject(endpoint: str, photo: dict) -> np.ndarray:

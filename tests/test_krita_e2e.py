@@ -35,6 +35,7 @@ DEPTHS = ("U8", "U16", "F16", "F32")
 KRITA_TIMEOUT_S = 400
 MASK_NAME = "Matte (Matting Anything)"
 SUBJECT_NAME = "Subject (Matting Anything)"
+SMALL_FACTOR = 5   # the refine-edges case runs on a 160x99 copy of the photo
 
 pytestmark = [pytest.mark.editors, pytest.mark.timeout(1800)]
 
@@ -46,9 +47,14 @@ def editors_root() -> Path:
 
 @pytest.fixture(scope="module")
 def photo() -> dict:
-    """The photo and the selection box the driver draws: the tight box of the ground-truth subject."""
+    """The photo and the selection box the driver draws: the tight box of the ground-truth subject; and a
+    small copy (1/5 size) with a box inside it, for the slower classic edge refinement."""
     source, _gt, box = ground_truth_photo(PHOTO)
-    return {"path": source, "rgba": np.asarray(Image.open(source).convert("RGBA")), "box": box}
+    full = Image.open(source).convert("RGB")
+    small = full.resize((full.width // SMALL_FACTOR, full.height // SMALL_FACTOR), Image.BILINEAR)
+    w, h = small.size
+    return {"path": source, "rgba": np.asarray(Image.open(source).convert("RGBA")), "box": box,
+            "small": small, "small_box": [w // 4, h // 5, 3 * w // 4, 4 * h // 5]}
 
 
 def _krita_session(root: Path, endpoint: str, classic_endpoint: str, photo: dict) -> tuple[dict, Path]:
@@ -81,7 +87,9 @@ def _run_krita(root: Path, home: Path, home_in_root: Path, endpoint: str, classi
         "[python]\nenable_mam_krita=true\nenable_mam_krita_e2e=true\n\n"
         f"[mam_krita]\nendpoint={endpoint}\n")
     shutil.copy(photo["path"], home / f"{PHOTO}.png")
+    photo["small"].save(home / f"{PHOTO}_small.png")
     config = {"photo": str(home_in_root / f"{PHOTO}.png"), "box": photo["box"], "depths": list(DEPTHS),
+              "small_photo": str(home_in_root / f"{PHOTO}_small.png"), "small_box": photo["small_box"],
               "endpoint": endpoint, "classic_endpoint": classic_endpoint,
               "dead_endpoint": f"tcp://127.0.0.1:{free_port()}",
               "out": str(home_in_root / "out"), "timeout_s": 240}
@@ -148,6 +156,34 @@ def test_plugin_installs_and_registers(session):
     assert results["docker_status"] == ["Daemon: connected: tiny on cpu, server 0.1.0 — RANDOM WEIGHTS (test mode): "
                                         "mattes are meaningless"]
     assert (results["guidance_saved"], results["guidance_restored"]) == ("mask", "alpha")
+    assert results["guidance_items"] == ["M2M alpha", "SAM mask"], "guidance names what guides the fusion"
+
+
+def test_refine_edges_from_the_docker_reaches_the_daemon(session, daemon, photo):
+    """"Refine edges (classic)", ticked in the docker (offered: this daemon lists refine:classic), makes Select
+    Subject send options.refine="classic": the selection is byte for byte the daemon's classic-refined alpha."""
+    results, out = session
+    case = results["refine_edges"]
+    assert case["checkbox"] == [True, "Refine edges (classic)"]
+    assert case["refine_selection_label"] == "Refine the selection"
+    assert case["saved"] == ["true", "mask"] and case["saved_after"] == ["false", "alpha"]
+    assert case["outcome"][0] == "applied", case["outcome"]
+    assert "not available" not in case["outcome"][1]
+    info = case["canvas"]
+    pixels = (out / info["file"]).read_bytes()
+    assert (info["width"], info["height"]) == photo["small"].size
+    spec = {"width": info["width"], "height": info["height"], "format": info["fmt"], "stride": info["stride"],
+            "digest": hashlib.blake2b(pixels, digest_size=16).hexdigest()}
+    alphas = {}
+    with WireClient(daemon.endpoint) as client:
+        for refine in ("classic", None):
+            client.matte(f"direct-{refine}", pixels=pixels, spec=spec, prompt={"box": photo["small_box"]},
+                         options={"guidance": "mask", "depth": 8, "crop": False, "refine": refine})
+            reply = client.wait_for(f"direct-{refine}")
+            assert reply.type == "result", reply.header
+            alphas[refine] = alpha_array(reply)
+    assert not np.array_equal(alphas["classic"], alphas[None]), "the refinement changes nothing: an idle check"
+    assert np.array_equal(_dump(out, case["selection_file"], alphas["classic"].shape), alphas["classic"])
 
 
 @pytest.mark.parametrize("depth,fmt,dtype,order,scale", [

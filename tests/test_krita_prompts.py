@@ -103,16 +103,16 @@ def test_prompt_from_selection_and_points():
     from plugins.krita.mam_krita.prompts import build_prompt
     sel = _sel(30, 40, (5, 6, 20, 25), value=255).tobytes()
     shapes = [ShapeInfo("MAM points", 10, 10, 12, 12), ShapeInfo("MAM background", 100, 100, 102, 102)]
-    p = build_prompt(sel, shapes, 40, 30, 72, 72, refine=False)
+    p = build_prompt(sel, shapes, 40, 30, 72, 72, refine_selection=False)
     assert p.box == (5, 6, 20, 25) and p.points == [(11.0, 11.0, FOREGROUND)] and p.mask is None
     assert p.notes == ["1 point shape(s) outside the image were ignored"]
-    refined = build_prompt(sel, [], 40, 30, 72, 72, refine=True)
+    refined = build_prompt(sel, [], 40, 30, 72, 72, refine_selection=True)
     assert refined.mask == sel and refined.points == []
 
 
-def test_points_alone_are_enough_and_refine_needs_a_selection():
+def test_points_alone_are_enough_and_refining_the_selection_needs_one():
     from plugins.krita.mam_krita.prompts import build_prompt
-    p = build_prompt(None, [ShapeInfo("MAM points", 1, 1, 3, 3)], 40, 30, 72, 72, refine=True)
+    p = build_prompt(None, [ShapeInfo("MAM points", 1, 1, 3, 3)], 40, 30, 72, 72, refine_selection=True)
     assert p.box is None and p.mask is None and p.points == [(2.0, 2.0, FOREGROUND)]
 
 
@@ -120,4 +120,4 @@ def test_points_alone_are_enough_and_refine_needs_a_selection():
 def test_nothing_to_matte_is_refused(selection):
     from plugins.krita.mam_krita.prompts import build_prompt
     with pytest.raises(PromptError, match="Nothing to matte"):
-        build_prompt(selection, [ShapeInfo("Sketch", 1, 1, 3, 3)], 40, 30, 72, 72, refine=False)
+        build_prompt(selection, [ShapeInfo("Sketch", 1, 1, 3, 3)], 40, 30, 72, 72, refine_selection=False)

@@ -158,6 +158,17 @@ if job["mode"] == "batch":
                                                   refine_selection=False)
     classic_subject = image.get_layers()[image.get_item_position(layer) - 1]
     save("subject_classic_rgba.raw", read(classic_subject, 0, 0, w, h, "R'G'B'A u8"))
+    # "Refine edges (classic)" with "SAM mask" guidance, on a small copy of the photo (the solve is slower)
+    small = Gimp.file_load(Gimp.RunMode.NONINTERACTIVE, Gio.File.new_for_path(job["small_photo"]))
+    small_layer = small.get_layers()[0]
+    sw, sh = small_layer.get_width(), small_layer.get_height()
+    sx0, sy0, sx1, sy1 = job["small_box"]
+    Gimp.Image.select_rectangle(small, Gimp.ChannelOps.REPLACE, sx0, sy0, sx1 - sx0, sy1 - sy0)
+    report["small_size"] = [sw, sh]
+    save("small_layer_rgba.raw", read(small_layer, 0, 0, sw, sh, "R'G'B'A u8"))
+    report["refine_edges_run"] = run_procedure("plug-in-mam-add-layer-mask", small, small_layer, output="mask",
+                                               **dict(common, guidance="mask", refine_edges=True))
+    save("mask_refined_edges.raw", mask_bytes(small_layer))
 else:
     Gimp.Display.new(image)
     Gimp.displays_flush()

@@ -127,10 +127,11 @@ class Run:
                             "the docker's daemon status")
         self.results["docker_status"] = self.status_line()
         # the docker stores what the artist picks (read back through Krita's own settings)
-        guidance = [c for c in docker.findChildren(QComboBox) if c.findText("mask") >= 0][0]
-        guidance.setCurrentText("mask")
+        guidance = docker.findChild(QComboBox, "mam_guidance")
+        self.results["guidance_items"] = [guidance.itemText(i) for i in range(guidance.count())]
+        guidance.setCurrentIndex(guidance.findData("mask"))
         self.results["guidance_saved"] = self.k.readSetting("mam_krita", "guidance", "")
-        guidance.setCurrentText("alpha")
+        guidance.setCurrentIndex(guidance.findData("alpha"))
         self.results["guidance_restored"] = self.k.readSetting("mam_krita", "guidance", "")
 
     def top_layers(self, doc):
@@ -216,7 +217,7 @@ class Run:
         layer.addShapesFromSvg(
             '<svg xmlns="http://www.w3.org/2000/svg" width="120px" height="80px" viewBox="0 0 120 80">'
             '<circle cx="30" cy="20" r="3" fill="#00c000"/><circle cx="90" cy="60" r="4" fill="#ff0000"/></svg>')
-        prompt = collect_prompt(pts, refine=False)
+        prompt = collect_prompt(pts, refine_selection=False)
         edge["points"] = [list(p) for p in prompt.points]
         edge["points_box"] = prompt.box
         # a daemon that is not there: a message with the start command
@@ -227,9 +228,9 @@ class Run:
         down = yield from self.run_controller(self.controller(notes), "selection", photo,
                                               self.settings(self.cfg["dead_endpoint"]))
         edge["down"] = [down, list(notes)]
-        # refine: the selection itself goes along as the mask
+        # refine the selection: the selection itself goes along as the mask
         from mam_krita.settings import Settings
-        refine = Settings(endpoint=self.cfg["endpoint"], refine=True)
+        refine = Settings(endpoint=self.cfg["endpoint"], refine_selection=True)
         edge["refine"] = yield from self.run_controller(self.controller(notes), "selection", photo, refine)
         edge["refine_file"] = self.dump("selection_refined_U8.bin", self.selection_bytes(photo))
         self.set_box_selection(photo, self.cfg["box"])
@@ -244,6 +245,32 @@ class Run:
         edge["closed"] = yield from self.run_controller(self.controller(notes), "mask", photo, self.settings(),
                                                         after_start=photo.close)
         edge["documents_after_close"] = len(self.k.documents())
+
+    def refine_edges_case(self):
+        """The docker's "Refine edges (classic)" (offered: the daemon lists refine:classic) and "SAM mask"
+        guidance, ticked as an artist would, then Select Subject from the menu on a small photo."""
+        from PyQt5.QtWidgets import QCheckBox, QComboBox
+        result = self.results["refine_edges"] = {}
+        docker = self.docker()
+        box = docker.findChild(QCheckBox, "mam_refine_edges")
+        guidance = docker.findChild(QComboBox, "mam_guidance")
+        result["checkbox"] = [box.isEnabled(), box.text()]
+        result["refine_selection_label"] = docker.findChild(QCheckBox, "mam_refine_selection").text()
+        box.setChecked(True)
+        guidance.setCurrentIndex(guidance.findData("mask"))
+        result["saved"] = [self.k.readSetting("mam_krita", key, "") for key in ("refine_edges", "guidance")]
+        doc = yield from self.open_view(self.k.openDocument(self.cfg["small_photo"]))
+        self.set_box_selection(doc, self.cfg["small_box"])
+        from mam_krita.canvas import read_canvas
+        canvas = read_canvas(doc, doc.activeNode(), "layer")
+        result["canvas"] = {"file": self.dump("canvas_small.bin", canvas.pixels), "fmt": canvas.fmt,
+                            "width": canvas.width, "height": canvas.height, "stride": canvas.stride}
+        result["outcome"] = yield from self.trigger("mam_select_subject")
+        result["selection_file"] = self.dump("selection_refined_edges.bin", self.selection_bytes(doc))
+        box.setChecked(False)
+        guidance.setCurrentIndex(guidance.findData("alpha"))
+        result["saved_after"] = [self.k.readSetting("mam_krita", key, "") for key in ("refine_edges", "guidance")]
+        doc.setModified(False)
 
     def set_endpoint(self, old, new):
         """Type another endpoint into the docker, as an artist would (the docker saves it and checks it)."""
@@ -276,6 +303,7 @@ class Run:
             for depth in self.cfg["depths"]:
                 yield from self.photo_case(depth)
             yield from self.edge_cases()
+            yield from self.refine_edges_case()
             yield from self.classic_mode()
         except Exception:
             self.results["error"] = traceback.format_exc()

@@ -1,4 +1,9 @@
-"""What both editor end-to-end tests need: the Debian 13 root, /proc inside it, a virtual display, the photo."""
+"""What both editor end-to-end tests need: the Debian 13 root, /proc inside it, a virtual display, the photo.
+
+Outside CI a machine that cannot run the editors (not root, no root built and no mirror, no photo) skips
+their tests. In CI (the environment variable CI is "true") the same reasons FAIL them: a CI run that passes
+with the editor tests skipped would say nothing about the plugins.
+"""
 from __future__ import annotations
 
 import contextlib
@@ -16,14 +21,30 @@ DATA = ROOT.parent / "shared" / "data" / "alphamatting-lowres"
 ENSURE_ROOT = ROOT / "tests" / "editors" / "ensure_root.sh"
 
 
+def in_ci() -> bool:
+    """Whether this is a CI run (CI=true, as GitHub Actions, GitLab and most CI services set it)."""
+    return os.environ.get("CI", "").strip().lower() == "true"
+
+
+def skip_or_fail(reason: str) -> None:
+    """pytest.skip outside CI; pytest.fail with the same reason in CI, where editor tests must not be skipped."""
+    if in_ci():
+        pytest.fail(f"CI=true, so the editor tests may not be skipped: {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
 def editors_root_or_skip(editor: str) -> Path:
-    """The trixie root with Krita 5.2 and GIMP 3; built on first use (needs root and the Debian mirror), cached."""
+    """The trixie root with Krita 5.2 and GIMP 3; built on first use (needs root and the Debian mirror), cached.
+    Skips when it cannot be had, or fails in CI (skip_or_fail)."""
     if os.geteuid() != 0:
-        pytest.skip(f"{editor} runs in a chroot of a Debian 13 root: needs root")
-    run = subprocess.run(["bash", str(ENSURE_ROOT)], capture_output=True, text=True, timeout=1500)
-    if run.returncode != 0:
-        pytest.skip(f"no cached editors root and it could not be built (no network to the Debian mirror?): "
-                    f"{run.stderr[-1500:]}")
+        skip_or_fail(f"{editor} runs in a chroot of a Debian 13 root: needs root")
+    try:
+        run = subprocess.run(["bash", str(ENSURE_ROOT)], capture_output=True, text=True, timeout=1500)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        skip_or_fail(f"the editors root could not be built ({ENSURE_ROOT}): {exc}")
+    if run.returncode != 0 or not run.stdout.strip():
+        skip_or_fail(f"no cached editors root and it could not be built (no network to the Debian mirror?): "
+                     f"{run.stderr[-1500:]}")
     return Path(run.stdout.strip().splitlines()[-1])
 
 
@@ -31,7 +52,7 @@ def ground_truth_photo(name: str) -> tuple[Path, np.ndarray, list[int]]:
     """A real photo, its ground-truth alpha (0–255) and the tight box of its subject (gt > 127)."""
     source, truth = DATA / "input" / f"{name}.png", DATA / "gt" / f"{name}.png"
     if not (source.exists() and truth.exists()):
-        pytest.skip(f"test photo {source} is absent (the shared data folder ../shared/data is not there)")
+        skip_or_fail(f"test photo {source} is absent (the shared data folder ../shared/data is not there)")
     gt = np.asarray(Image.open(truth).convert("L"))
     ys, xs = np.nonzero(gt > 127)
     return source, gt, [int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1]

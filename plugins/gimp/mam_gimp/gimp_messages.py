@@ -1,6 +1,14 @@
 """Messages the GIMP plug-in shows the artist (the client library words the daemon's own problems)."""
 from __future__ import annotations
 
+# guidance: value, index, label, help. Both give a soft matte: only what MAM's fusion starts from differs.
+GUIDANCE_CHOICES = (
+    ("alpha", 0, "M2M alpha", "Fusion starts from the Mask-to-Matte alpha: soft edges everywhere inside the box "
+                              "(the default)"),
+    ("mask", 1, "SAM mask", "Fusion starts from SAM's mask and takes M2M's alpha only in a band around its edge: "
+                            "still a soft matte; better when several objects overlap"),
+)
+
 
 def replace_mask_question(layer_name: str) -> str:
     """Asked in the GUI before an existing layer mask is overwritten."""
@@ -25,3 +33,34 @@ def progress_label(hello: dict) -> str:
     if model.get("backend") == "classic":
         return "Matting Anything [CLASSIC MODE, no model weights]"
     return "Matting Anything"
+
+
+REFINE_EDGES_FEATURE = "refine:classic"     # hello `features` entry of the classic edge refinement
+
+
+class RefineEdgesUnavailable(ValueError):
+    """Refine edges (classic) was asked of a daemon that does not offer it."""
+
+
+def refine_edges_offered(hello: dict) -> bool:
+    """Whether the daemon's hello lists the classic edge refinement in `features` (a revision 1.0 daemon lists
+    none and would silently ignore the option)."""
+    features = hello.get("features") if isinstance(hello, dict) else None
+    return isinstance(features, list) and REFINE_EDGES_FEATURE in features
+
+
+def refine_edges_not_offered(endpoint: str) -> str:
+    return (f"Matting Anything: \"Refine edges (classic)\" is not available: the daemon at {endpoint} does not "
+            "offer classic edge refinement (its hello lists no \"refine:classic\"). Update mam-server, or run "
+            "again with Refine edges unticked (refine-edges=FALSE).")
+
+
+def refine_edges_option(hello: dict, wanted: bool, endpoint: str):
+    """The `refine` value for the matte request: "classic" when asked for and offered by the daemon, None when
+    not asked for. Asked for but not offered raises RefineEdgesUnavailable with a message for the artist, and
+    nothing is sent."""
+    if not wanted:
+        return None
+    if refine_edges_offered(hello):
+        return "classic"
+    raise RefineEdgesUnavailable(refine_edges_not_offered(endpoint))

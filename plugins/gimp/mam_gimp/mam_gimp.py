@@ -19,7 +19,9 @@ from gi.repository import Babl, Gegl, Gimp, GLib, GObject  # noqa: E402
 
 from gimp_cutout import rgba_from_matte  # noqa: E402
 from gimp_formats import PixelFormat, gray_format_like, pixel_format_for  # noqa: E402
-from gimp_messages import mask_exists_in_batch, needs_rgb_image, progress_label, replace_mask_question  # noqa: E402
+from gimp_messages import (GUIDANCE_CHOICES, RefineEdgesUnavailable, mask_exists_in_batch, needs_rgb_image,  # noqa: E402
+                           progress_label, refine_edges_not_offered, refine_edges_offered, refine_edges_option,
+                           replace_mask_question)
 from gimp_prompt import LayerRect, Prompt, PromptError, bezier_anchors, build_prompt, is_background_path  # noqa: E402
 from mam_client import DaemonTimeout, DaemonUnavailable, MamClient, MamError  # noqa: E402
 
@@ -68,19 +70,19 @@ def _path_anchors(paths: list) -> list[tuple[float, float]]:
     return anchors
 
 
-def _prompt_for(image: Gimp.Image, layer: Gimp.Layer, refine: bool) -> Prompt:
+def _prompt_for(image: Gimp.Image, layer: Gimp.Layer, refine_selection: bool) -> Prompt:
     _, non_empty, x1, y1, x2, y2 = Gimp.Selection.bounds(image)
     foreground = [p for p in image.get_selected_paths() if not is_background_path(p.get_name())]
     background = [p for p in image.get_paths() if is_background_path(p.get_name())]
     try:
         return build_prompt(_layer_rect(layer), (x1, y1, x2, y2) if non_empty else None,
-                            _path_anchors(foreground), _path_anchors(background), refine)
+                            _path_anchors(foreground), _path_anchors(background), refine_selection)
     except PromptError as exc:
         raise UserFacingError(str(exc)) from exc
 
 
 def _read_inputs(image: Gimp.Image, layer: Gimp.Layer, fmt: PixelFormat, prompt: Prompt) -> tuple[bytes, bytes | None]:
-    """The layer's pixels in `fmt`, and the selection over the layer's rectangle when it is to be refined."""
+    """The layer's pixels in `fmt`, and the selection over the layer's rectangle with "Refine the selection"."""
     rect = _layer_rect(layer)
     pixels = layer.get_buffer().get(Gegl.Rectangle.new(0, 0, rect.width, rect.height), 1.0,
                                     fmt.read_babl, Gegl.AbyssPolicy.CLAMP)
@@ -94,12 +96,14 @@ def _read_inputs(image: Gimp.Image, layer: Gimp.Layer, fmt: PixelFormat, prompt:
 
 
 def _request_matte(endpoint: str, guidance: str, layer: Gimp.Layer, fmt: PixelFormat, pixels: bytes,
-                   mask: bytes | None, prompt: Prompt, foreground: bool):
+                   mask: bytes | None, prompt: Prompt, foreground: bool, refine_edges: bool):
     width, height = layer.get_width(), layer.get_height()
     Gimp.progress_init("Matting Anything: connecting")
     try:
         with MamClient(endpoint, matte_timeout=TIMEOUT_S, client_name="gimp") as client:
-            label = progress_label(client.connect())
+            hello = client.connect()
+            refine = refine_edges_option(hello, refine_edges, endpoint)   # only sent when the daemon offers it
+            label = progress_label(hello)
             Gimp.progress_set_text(f"{label}: sending the layer")
 
             def show_progress(stage: str, fraction: float) -> None:
@@ -108,8 +112,10 @@ def _request_matte(endpoint: str, guidance: str, layer: Gimp.Layer, fmt: PixelFo
 
             return client.matte(width, height, fmt.wire, pixels, width * fmt.bytes_per_pixel,
                                 box=prompt.box, points=prompt.points or None, mask=mask, guidance=guidance,
-                                depth=fmt.alpha_depth, crop=False, foreground=foreground,
+                                depth=fmt.alpha_depth, crop=False, foreground=foreground, refine=refine,
                                 on_progress=show_progress)
+    except RefineEdgesUnavailable as exc:
+        raise UserFacingError(str(exc)) from exc
     except (DaemonUnavailable, DaemonTimeout) as exc:
         raise UserFacingError(f"Matting Anything: {exc}") from exc
     except MamError as exc:
@@ -181,9 +187,31 @@ def _ask_options(procedure: Gimp.Procedure, config: Gimp.ProcedureConfig, title:
     GimpUi.init("mam_gimp")
     dialog = GimpUi.ProcedureDialog.new(procedure, config, title)
     dialog.fill(None)
+    _offer_refine_edges(dialog, config)
     accepted = dialog.run()
     dialog.destroy()
     return accepted
+
+
+def _offer_refine_edges(dialog, config: Gimp.ProcedureConfig) -> None:
+    """Greys out "Refine edges (classic)" (and unticks it, saying why) when the daemon at the endpoint answers
+    and does not offer it. A daemon that does not answer now leaves the option as it is: the run then checks."""
+    try:
+        with MamClient(config.get_property("endpoint"), timeout=2.0, connect_timeout=1.0, client_name="gimp") as c:
+            hello = c.connect()
+    except Exception:  # noqa: BLE001 (down, wrong endpoint, ...: the run itself reports it)
+        return
+    if refine_edges_offered(hello):
+        return
+    try:
+        widget = dialog.get_widget("refine-edges", GObject.TYPE_NONE)
+        config.set_property("refine-edges", False)
+        widget.set_sensitive(False)
+        widget.set_tooltip_text(refine_edges_not_offered(config.get_property("endpoint")))
+        if hasattr(widget, "set_label"):
+            widget.set_label("Refine edges (classic): not offered by this daemon")
+    except Exception:  # noqa: BLE001 (a GIMP without this widget API: the run still refuses clearly)
+        pass
 
 
 def _ask_daemon(image: Gimp.Image, layer: Gimp.Layer, config: Gimp.ProcedureConfig, foreground: bool):
@@ -194,7 +222,7 @@ def _ask_daemon(image: Gimp.Image, layer: Gimp.Layer, config: Gimp.ProcedureConf
     fmt = pixel_format_for(image.get_precision().value_name)
     pixels, mask = _read_inputs(image, layer, fmt, prompt)
     return _request_matte(config.get_property("endpoint"), config.get_property("guidance"),
-                          layer, fmt, pixels, mask, prompt, foreground)
+                          layer, fmt, pixels, mask, prompt, foreground, config.get_property("refine-edges"))
 
 
 def extract_subject(image: Gimp.Image, drawables: list, config: Gimp.ProcedureConfig) -> None:
@@ -254,9 +282,10 @@ def _add_arguments(procedure: Gimp.Procedure, default_output: str | None) -> Non
     procedure.add_string_argument("endpoint", "_Daemon endpoint", "ZeroMQ endpoint of the Matting Anything daemon",
                                   DEFAULT_ENDPOINT, rw)
     guidance = Gimp.Choice.new()
-    guidance.add("alpha", 0, "Soft alpha matte", "M2M's alpha: hair and fur stay soft")
-    guidance.add("mask", 1, "Hard mask", "SAM's binary mask, without matting")
-    procedure.add_choice_argument("guidance", "_Guidance", "Soft matte or hard mask", guidance, "alpha", rw)
+    for value, index, label, help_text in GUIDANCE_CHOICES:
+        guidance.add(value, index, label, help_text)
+    procedure.add_choice_argument("guidance", "_Guide the matte by",
+                                  "What guides the fusion of the matte (both give a soft matte)", guidance, "alpha", rw)
     if default_output is not None:
         output = Gimp.Choice.new()
         output.add("mask", 0, "Layer mask", "Add the matte as the active layer's mask")
@@ -267,6 +296,9 @@ def _add_arguments(procedure: Gimp.Procedure, default_output: str | None) -> Non
     procedure.add_boolean_argument("refine-selection", "Re_fine the selection",
                                    "Send the selection itself (not only its bounding box) as a mask to refine",
                                    False, rw)
+    procedure.add_boolean_argument("refine-edges", "Refine _edges (classic)",
+                                   "Re-solve the band around the matte's edge at full resolution with closed-form "
+                                   "matting (needs a daemon that offers \"refine:classic\")", False, rw)
 
 
 class MattingAnything(Gimp.PlugIn):

@@ -71,14 +71,15 @@ class MatteController(QObject):
                 return self._refuse("Select the layer that should get the transparency mask.")
             if target == SUBJECT_LAYER:   # the new layer takes the document's colour space: refuse early
                 protocol_format(doc.colorModel(), doc.colorDepth())
-            prompt = collect_prompt(doc, settings.refine)
+            prompt = collect_prompt(doc, settings.refine_selection)
             canvas = read_canvas(doc, layer, source)
         except (PromptError, UnsupportedColorSpace, SettingsError, ValueError) as exc:
             return self._refuse(str(exc))
         self._job = {"doc": doc, "layer_id": layer.uniqueId() if layer is not None else None,
                      "target": target, "settings": settings}
         worker = MatteWorker(shared_client(settings.endpoint), settings.timeout_s, canvas, prompt,
-                             settings.guidance, foreground=target == SUBJECT_LAYER, parent=self)
+                             settings.guidance, foreground=target == SUBJECT_LAYER,
+                             refine_edges=settings.refine_edges, parent=self)
         worker.progress.connect(self.progress)
         worker.succeeded.connect(self._on_result)
         worker.failed.connect(self._on_failure)
@@ -132,7 +133,8 @@ class MatteController(QObject):
             return
         total = sum(result.timings.values()) if result.timings else 0.0
         made = f" New layer \"{applying.SUBJECT_LAYER_NAME}\"." if target == SUBJECT_LAYER else ""
-        self._end("applied", f"Done (score {result.score:.2f}, {total:.1f} s).{made}")
+        notes = "".join(f" {note}" for note in result.notes)   # e.g. edge refinement not offered / not solved
+        self._end("applied", f"Done (score {result.score:.2f}, {total:.1f} s).{made}{notes}")
 
     def _on_failure(self, kind: str, message: str) -> None:
         job, self._job = self._job, None

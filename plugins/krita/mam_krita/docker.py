@@ -9,8 +9,9 @@ from PyQt5.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QHBoxLayout, QLa
                              QPushButton, QVBoxLayout, QWidget)
 
 from .controller import MASK, SELECTION, SUBJECT_LAYER, TITLE, load_settings, shared_controller
-from .daemon_info import summary
-from .settings import GUIDANCES, SOURCES, SettingsError, save, server_argv, start_hint
+from .daemon_info import (GUIDANCE_LABELS, GUIDANCE_TOOLTIP, REFINE_EDGES_LABEL, refine_edges_control,
+                          summary)
+from .settings import SOURCES, SettingsError, save, server_argv, start_hint
 from .worker import HelloWorker
 
 DOCKER_ID = "mam_krita_docker"
@@ -46,17 +47,27 @@ class MamDocker(DockWidget):
         form = QFormLayout()
         self._endpoint = QLineEdit()
         self._guidance = QComboBox()
-        self._guidance.addItems(GUIDANCES)
+        self._guidance.setObjectName("mam_guidance")
+        for value, label in GUIDANCE_LABELS:
+            self._guidance.addItem(label, value)
+        self._guidance.setToolTip(GUIDANCE_TOOLTIP)
         self._source = QComboBox()
         self._source.addItems(SOURCES)
-        self._refine = QCheckBox("Refine existing selection")
+        self._refine_selection = QCheckBox("Refine the selection")
+        self._refine_selection.setObjectName("mam_refine_selection")
+        self._refine_selection.setToolTip("Also send the selection itself (not only its bounding box) as a mask "
+                                          "for the model to refine")
+        self._refine_edges = QCheckBox(REFINE_EDGES_LABEL)
+        self._refine_edges.setObjectName("mam_refine_edges")
+        self._refine_edges.setToolTip("Checking the daemon…")
         self._timeout = QLineEdit()
         self._command = QLineEdit()
         self._command.setToolTip("Run by Start server; {endpoint} is replaced by the endpoint above")
         form.addRow("Endpoint", self._endpoint)
-        form.addRow("Guidance", self._guidance)
+        form.addRow("Guide the matte by", self._guidance)
         form.addRow("Pixels from", self._source)
-        form.addRow(self._refine)
+        form.addRow(self._refine_selection)
+        form.addRow(self._refine_edges)
         form.addRow("Timeout (s)", self._timeout)
         form.addRow("Server command", self._command)
         layout.addLayout(form)
@@ -95,9 +106,10 @@ class MamDocker(DockWidget):
         self._endpoint.editingFinished.connect(self._save)
         self._timeout.editingFinished.connect(self._save)
         self._command.editingFinished.connect(self._save)
-        self._guidance.currentTextChanged.connect(self._save)
+        self._guidance.currentIndexChanged.connect(self._save)
         self._source.currentTextChanged.connect(self._save)
-        self._refine.toggled.connect(self._save)
+        self._refine_selection.toggled.connect(self._save)
+        self._refine_edges.toggled.connect(self._save)
         self._select.clicked.connect(lambda: self._controller.start(SELECTION))
         self._mask.clicked.connect(lambda: self._controller.start(MASK))
         self._extract.clicked.connect(lambda: self._controller.start(SUBJECT_LAYER))
@@ -108,18 +120,20 @@ class MamDocker(DockWidget):
     def _load(self) -> None:
         s = load_settings()
         self._endpoint.setText(s.endpoint)
-        self._guidance.setCurrentText(s.guidance)
+        self._guidance.setCurrentIndex(max(0, self._guidance.findData(s.guidance)))
         self._source.setCurrentText(s.source)
-        self._refine.setChecked(s.refine)
+        self._refine_selection.setChecked(s.refine_selection)
+        self._refine_edges.setChecked(s.refine_edges)
         self._timeout.setText(f"{s.timeout_s:g}")
         self._command.setText(s.server_command)
 
     def _save(self, *_args) -> None:
         s = load_settings()
         try:
-            for name, text in (("endpoint", self._endpoint.text()), ("guidance", self._guidance.currentText()),
+            for name, text in (("endpoint", self._endpoint.text()), ("guidance", str(self._guidance.currentData())),
                                ("source", self._source.currentText()),
-                               ("refine", "true" if self._refine.isChecked() else "false"),
+                               ("refine_selection", "true" if self._refine_selection.isChecked() else "false"),
+                               ("refine_edges", "true" if self._refine_edges.isChecked() else "false"),
                                ("timeout_s", self._timeout.text()), ("server_command", self._command.text())):
                 s = s.with_value(name, text)
         except SettingsError as exc:
@@ -150,6 +164,11 @@ class MamDocker(DockWidget):
         self._connected = True
         self._daemon.setText("Daemon: " + summary(info))
         self._daemon.setToolTip("")
+        # the classic edge refinement is offered only when this daemon lists it (the stored choice is kept)
+        enabled, text, tip = refine_edges_control(info)
+        self._refine_edges.setEnabled(enabled)
+        self._refine_edges.setText(text)
+        self._refine_edges.setToolTip(tip)
         self._start.setEnabled(False)
         self._polls_left = 0
 

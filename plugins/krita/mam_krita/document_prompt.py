@@ -30,7 +30,7 @@ def selection_bytes(doc):
     return bytes(sel.pixelData(0, 0, doc.width(), doc.height()))
 
 
-def collect_prompt(doc, refine: bool) -> Prompt:
+def collect_prompt(doc, refine_selection: bool) -> Prompt:
     """The prompt for `doc`; prompts.PromptError when it has neither a selection nor points."""
     return build_prompt(selection_bytes(doc), point_shapes(doc), doc.width(), doc.height(),
-                        doc.xRes(), doc.yRes(), refine)
+                        doc.xRes(), doc.yRes(), refine_selection)

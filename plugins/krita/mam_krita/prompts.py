@@ -151,11 +151,11 @@ class Prompt:
 
 
 def build_prompt(selection: Optional[bytes], shapes: Iterable[ShapeInfo], width: int, height: int,
-                 dpi_x: float, dpi_y: float, refine: bool) -> Prompt:
+                 dpi_x: float, dpi_y: float, refine_selection: bool) -> Prompt:
     """Combine selection and point shapes into one prompt; PromptError when there is nothing to go on.
 
-    The selection's bounding box is the box; with `refine` the selection itself goes along as the
-    mask to refine. Points come from the point layers (see the module docstring).
+    The selection's bounding box is the box; with `refine_selection` the selection itself goes along
+    as the mask prompt to refine. Points come from the point layers (see the module docstring).
     """
     box = bounding_box(selection, width, height) if selection is not None else None
     points, outside = points_from_shapes(shapes, dpi_x, dpi_y, width, height)
@@ -163,5 +163,5 @@ def build_prompt(selection: Optional[bytes], shapes: Iterable[ShapeInfo], width:
     if box is None and not points:
         raise PromptError("Nothing to matte: make a selection around the subject, or draw points on a vector "
                           "layer named \"MAM points\" (red-filled or on \"MAM background\" = background).")
-    mask = mask_from_selection(selection, width, height) if refine and box is not None else None
+    mask = mask_from_selection(selection, width, height) if refine_selection and box is not None else None
     return Prompt(box, points, mask, notes)

@@ -1,7 +1,8 @@
 """Plugin settings: defaults, validation and persistence through Krita's readSetting/writeSetting.
 
 Stored values are strings (that is what Krita keeps); anything unreadable falls back to its
-default so a damaged config never stops the plugin from loading.
+default so a damaged config never stops the plugin from loading. A setting that was renamed is
+still read under its old key (RENAMED) until the new key has been written, so no choice is lost.
 """
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ GROUP = "mam_krita"
 GUIDANCES = ("alpha", "mask")
 SOURCES = ("layer", "merged")
 ENDPOINT_SCHEMES = ("tcp://", "ipc://")
+# new key -> the key older versions of the plugin stored the same setting under
+RENAMED = {"refine_selection": "refine"}
 
 
 class SettingsError(ValueError):
@@ -22,8 +25,9 @@ class SettingsError(ValueError):
 @dataclass(frozen=True)
 class Settings:
     endpoint: str = "tcp://127.0.0.1:5757"
-    guidance: str = "alpha"            # "alpha" (soft edges everywhere) | "mask" (SAM mask, matte only at the edge)
-    refine: bool = False               # send the current selection as a mask to refine
+    guidance: str = "alpha"            # what guides MAM's fusion: "alpha" (M2M's alpha) | "mask" (SAM's mask)
+    refine_selection: bool = False     # also send the current selection itself, as a mask prompt to refine
+    refine_edges: bool = False         # options.refine="classic": re-solve the matte's edge at full resolution
     source: str = "layer"              # "layer" (active layer) | "merged" (the whole image)
     timeout_s: float = 120.0           # longest wait for the daemon, per request
     server_command: str = "mam-server --endpoint {endpoint}"
@@ -83,7 +87,10 @@ def load(read: Callable[[str, str, str], str]) -> tuple[Settings, list[str]]:
     current, notes = Settings(), []
     for f in fields(Settings):
         default_text = _to_text(getattr(current, f.name))
-        text = read(GROUP, f.name, default_text)
+        if f.name in RENAMED:   # "" = never stored under the new key: take the old key's value
+            text = read(GROUP, f.name, "") or read(GROUP, RENAMED[f.name], default_text)
+        else:
+            text = read(GROUP, f.name, default_text)
         if text is None or text == default_text:
             continue
         try:

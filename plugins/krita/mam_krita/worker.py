@@ -5,6 +5,7 @@ import threading
 
 from PyQt5.QtCore import QThread, pyqtSignal
 
+from .daemon_info import refine_edges_option
 from .mam_client import DaemonTimeout, DaemonUnavailable, MamClient, MamError, MatteCancelled
 
 HELLO_TIMEOUT_S = 5.0
@@ -41,11 +42,12 @@ class MatteWorker(QThread):
     failed = pyqtSignal(str, str)           # kind, message
 
     def __init__(self, client: MamClient, timeout_s: float, canvas, prompt, guidance: str, foreground: bool = False,
-                 parent=None):
+                 refine_edges: bool = False, parent=None):
         super().__init__(parent)
         self._client, self._timeout_s = client, timeout_s
         self._canvas, self._prompt, self._guidance = canvas, prompt, guidance
         self._foreground = foreground   # also ask for the decontaminated colours (Extract Subject)
+        self._refine_edges = refine_edges   # the classic edge refinement, if the daemon offers it
         self._cancel = threading.Event()
 
     def cancel(self) -> None:
@@ -55,10 +57,16 @@ class MatteWorker(QThread):
     def run(self) -> None:
         c, p = self._canvas, self._prompt
         try:
+            refine, note = None, ""
+            if self._refine_edges:   # sent only to a daemon whose hello offers it; otherwise the note says so
+                refine, note = refine_edges_option(self._client.connect(), True, self._client.endpoint)
             result = self._client.matte(c.width, c.height, c.fmt, c.pixels, c.stride, box=p.box,
                                         points=p.points or None, mask=p.mask, guidance=self._guidance, depth=8,
-                                        crop=True, foreground=self._foreground, on_progress=self.progress.emit,
-                                        cancel_event=self._cancel, timeout=self._timeout_s)
+                                        crop=True, foreground=self._foreground, refine=refine,
+                                        on_progress=self.progress.emit, cancel_event=self._cancel,
+                                        timeout=self._timeout_s)
+            if note:
+                result.notes = [note, *result.notes]
         except (MamError, DaemonUnavailable, DaemonTimeout, ValueError) as exc:
             self.failed.emit(failure_kind(exc), str(exc))
         except Exception as exc:  # a thread must report, never die silently and leave the UI waiting
