@@ -1,3 +1,5 @@
 """mam-server: the ZeroMQ daemon that serves MattingEngine to the editor plugins (docs/PROTOCOL.md)."""
 
-__version__ = "0.1.0"
+from mam_engine import __version__
+
+__all__ = ["__version__"]

@@ -11,18 +11,14 @@ import signal
 import sys
 import threading
 
+from mam_engine.pipelines import PIPELINES, EngineSettings, pipeline_class
+from mam_engine.request import Limits
+
 from .daemon import BindError, Daemon
 from .image_store import ImageStore
-from .protocol import Limits
 from .security import CurveConfig, SecurityConfigError, check_endpoint
 
 DEFAULT_ENDPOINT = "tcp://127.0.0.1:5757"
-# hello's model.mode: one line a plugin can show as is, so the artist knows which kind of matte to expect.
-BACKEND_MODES = {
-    "mam": "MAM (Segment Anything + Mask-to-Matte)",
-    "sam": "SAM (Segment Anything mask, no Mask-to-Matte)",
-    "classic": "classic (GrabCut + closed-form matting, no neural weights)",
-}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,7 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="ZeroMQ endpoint to bind (default %(default)s; ipc:///path works on Unix). A non-loopback "
                         "address requires --curve-secret-key and --curve-authorized-keys.")
     m = p.add_argument_group("model")
-    m.add_argument("--backend", default="mam", choices=list(BACKEND_MODES),
+    m.add_argument("--backend", default="mam", choices=list(PIPELINES),
                    help="mam: SAM + Mask-to-Matte (default); sam: SAM's mask only (use the classic refinement); "
                         "classic: GrabCut + closed-form matting, needs no checkpoints at all")
     m.add_argument("--model-type", default="vit_b", help="SAM variant: vit_b, vit_l, vit_h, or tiny (tests)")
@@ -78,19 +74,17 @@ def _curve(args: argparse.Namespace) -> CurveConfig | None:
 
 
 def _limits(args: argparse.Namespace) -> Limits:
-    values = {"max_pixels": args.max_pixels, "max_message_bytes": args.max_message_bytes,
-              "max_points": args.max_points, "max_queue": args.max_queue,
-              "max_queued_bytes": args.max_queued_bytes}
-    bad = [k for k, v in values.items() if v < 1]
-    if bad:
-        raise SecurityConfigError(f"limits must be positive: {bad}")
-    return Limits(**values)
+    try:
+        return Limits(max_pixels=args.max_pixels, max_message_bytes=args.max_message_bytes,
+                      max_points=args.max_points, max_queue=args.max_queue, max_queued_bytes=args.max_queued_bytes)
+    except ValueError as exc:
+        raise SecurityConfigError(str(exc)) from None
 
 
-def _check_backend(args: argparse.Namespace) -> None:
-    if args.backend == "classic" and (args.random_weights is not None or args.sam_checkpoint or args.m2m_checkpoint):
-        raise SecurityConfigError("--backend classic uses no neural weights; drop --random-weights, "
-                                  "--sam-checkpoint and --m2m-checkpoint")
+def _settings(args: argparse.Namespace) -> EngineSettings:
+    return EngineSettings(model_type=args.model_type, device=args.device, sam_checkpoint=args.sam_checkpoint,
+                          m2m_checkpoint=args.m2m_checkpoint, random_weights_seed=args.random_weights,
+                          path=args.path, precision=args.precision, cache_bytes=args.embedding_cache_bytes)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -101,9 +95,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         curve = _curve(args)
         limits = _limits(args)
-        _check_backend(args)
         check_endpoint(args.endpoint, curve)
-    except SecurityConfigError as exc:
+        settings = _settings(args)
+        pipeline_class(args.backend).check_settings(settings)
+    except (SecurityConfigError, ValueError) as exc:
         print(f"mam-server: {exc}", file=sys.stderr)
         return 2
     stop = threading.Event()  # set from now on, so a signal during the model load still exits cleanly
@@ -113,14 +108,11 @@ def main(argv: list[str] | None = None) -> int:
     from mam_engine import MattingEngine  # after argument checks: importing torch takes seconds
 
     try:
-        engine = MattingEngine(sam_checkpoint=args.sam_checkpoint, m2m_checkpoint=args.m2m_checkpoint,
-                               model_type=args.model_type, device=args.device,
-                               cache_bytes=args.embedding_cache_bytes, random_weights_seed=args.random_weights,
-                               path=args.path, precision=args.precision, backend=args.backend)
+        engine = MattingEngine.from_settings(settings, args.backend)
     except Exception as exc:  # missing/corrupt checkpoints, unknown model or device: say which, no traceback
         print(f"mam-server: cannot load the model: {exc}", file=sys.stderr)
         return 1
-    model_info = {"mode": BACKEND_MODES[args.backend], "random_weights": args.random_weights is not None,
+    model_info = {"random_weights": args.random_weights is not None,
                   "random_weights_seed": args.random_weights}
     if args.random_weights is not None:
         log.warning("event=random_weights seed=%d note='mattes are meaningless; for tests only'", args.random_weights)

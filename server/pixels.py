@@ -38,8 +38,3 @@ def to_rgb8(frame: memoryview | bytes, spec: ImageSpec) -> np.ndarray:
     scaled *= 255.0
     scaled += 0.5
     return scaled.astype(np.uint8)
-
-
-def mask_to_bool(frame: memoryview | bytes, width: int, height: int) -> np.ndarray:
-    """GRAY8 selection frame → H×W bool (>= 128 is inside, as documented in PROTOCOL.md)."""
-    return np.frombuffer(frame, dtype=np.uint8).reshape(height, width) >= 128

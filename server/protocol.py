@@ -5,12 +5,15 @@ Validation lives here, apart from the socket loop, so every malformed message is
 """
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 import msgpack
+import numpy as np
+
+from mam_engine.request import (REFINE_METHODS, Limits, MatteRequest, RequestError, check_image_size, check_request,
+                                echo)
 
 PROTOCOL_VERSION = 1
 SUPPORTED_VERSIONS = (1,)
@@ -39,33 +42,15 @@ ERROR_CODES = (
     "cancelled",            # the request was cancelled by a `cancel`
     "superseded",           # a newer `matte` from the same client replaced this queued one
     "shutting_down",        # the daemon is stopping; the request was not (fully) run
-    "internal",             # the model failed; the message says how
+    "internal",             # a bug in the daemon or the model; every bad input gets one of the codes above
 )
 
 MAX_ID_CHARS = 64
 MAX_HEADER_BYTES = 1 << 20
 DIGEST_RE = re.compile(r"^[0-9a-f]{32}$")
-GUIDANCES = ("alpha", "mask")
 DEPTHS = (8, 16)
-REFINE_METHODS = ("classic",)  # options.refine values besides null
 # Optional matte options a client may look for in hello before using them (all within version 1).
 FEATURES = tuple(f"refine:{m}" for m in REFINE_METHODS) + ("foreground",)
-
-
-@dataclass(frozen=True)
-class Limits:
-    """Per-daemon limits, announced in `hello` so clients can check before sending."""
-
-    max_pixels: int = 100_000_000
-    max_message_bytes: int = 2 << 30
-    max_points: int = 256
-    max_queue: int = 32
-    max_queued_bytes: int = 4 << 30
-
-    def as_dict(self) -> dict[str, int]:
-        return {"max_pixels": self.max_pixels, "max_message_bytes": self.max_message_bytes,
-                "max_points": self.max_points, "max_queue": self.max_queue,
-                "max_queued_bytes": self.max_queued_bytes}
 
 
 class ProtocolError(Exception):
@@ -81,7 +66,7 @@ class ProtocolError(Exception):
 
 @dataclass(frozen=True)
 class ImageSpec:
-    """Geometry and identity of the pixel frame; `key` names the converted image in caches."""
+    """Geometry and identity of the pixel frame; `key` names the converted image in the daemon's caches."""
 
     width: int
     height: int
@@ -100,47 +85,39 @@ class ImageSpec:
 
 
 @dataclass
-class HelloRequest:
+class HelloMessage:
     id: str
     client: str
 
 
 @dataclass
-class StatusRequest:
+class StatusMessage:
     id: str
 
 
 @dataclass
-class CancelRequest:
+class CancelMessage:
     id: str
     target: str
 
 
 @dataclass
-class MatteRequest:
+class MatteMessage:
+    """A `matte` whose prompt and options passed the engine's validator (`request`), ready to queue."""
+
     id: str
     image: ImageSpec
-    box: tuple[float, float, float, float] | None
-    points: list[tuple[float, float, int]] | None
-    guidance: str
-    depth: int
-    crop: bool
-    refine: str | None = None
-    refine_band: int | None = None  # its range is the engine's to check (it depends on the solver)
-    foreground: bool = False
+    request: MatteRequest
+    depth: int = 8
+    crop: bool = False
     pixels: memoryview | None = field(default=None, repr=False)
-    mask: memoryview | None = field(default=None, repr=False)
 
 
-Request = HelloRequest | StatusRequest | CancelRequest | MatteRequest
+Message = HelloMessage | StatusMessage | CancelMessage | MatteMessage
 
 
 def _is_int(v: Any) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
-
-
-def _is_num(v: Any) -> bool:
-    return (isinstance(v, (int, float)) and not isinstance(v, bool)) and math.isfinite(v)
 
 
 def decode_header(data: bytes | memoryview) -> dict:
@@ -156,37 +133,42 @@ def decode_header(data: bytes | memoryview) -> dict:
     return header
 
 
-def parse_request(frames: Sequence[memoryview | bytes], limits: Limits) -> Request:
-    """Validate one client message (without the ROUTER identity) into a typed request."""
+def parse_request(frames: Sequence[memoryview | bytes], limits: Limits, always_refines: bool = False) -> Message:
+    """Validate one client message (without the ROUTER identity) into a typed message.
+
+    `always_refines`: the daemon's pipeline refines every matte (classic), which the option rules depend on.
+    """
     if not frames:
         raise ProtocolError("bad_message", "empty message")
     header = decode_header(frames[0])
     rid = header.get("id")
     if not isinstance(rid, str) or not 0 < len(rid) <= MAX_ID_CHARS:
-        raise ProtocolError("bad_message", f"'id' must be a string of 1..{MAX_ID_CHARS} characters")
+        raise ProtocolError("bad_message", f"'id' must be a string of 1..{MAX_ID_CHARS} characters, got {echo(rid)}")
     version = header.get("v")
-    if version not in SUPPORTED_VERSIONS or not _is_int(version):
+    if not _is_int(version) or version not in SUPPORTED_VERSIONS:
         raise ProtocolError("unsupported_version",
-                            f"protocol version {version!r} is not supported; this daemon speaks "
+                            f"protocol version {echo(version)} is not supported; this daemon speaks "
                             f"{list(SUPPORTED_VERSIONS)}", rid)
     rtype = header.get("type")
-    if rtype not in _PARSERS:
-        raise ProtocolError("unknown_type", f"unknown request type {rtype!r}; known: {sorted(_PARSERS)}", rid)
+    if not isinstance(rtype, str) or rtype not in _PARSERS:
+        raise ProtocolError("unknown_type", f"unknown request type {echo(rtype)}; known: {sorted(_PARSERS)}", rid)
     names = header.get("frames", [])
     binary = list(frames[1:])
     if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-        raise ProtocolError("bad_message", "'frames' must be a list of frame names", rid)
+        raise ProtocolError("bad_message", f"'frames' must be a list of frame names, got {echo(names)}", rid)
     if len(set(names)) != len(names):
-        raise ProtocolError("bad_message", f"frame names repeat: {names}", rid)
+        raise ProtocolError("bad_message", f"frame names repeat: {echo(names)}", rid)
     if len(names) != len(binary):
         raise ProtocolError("bad_message",
-                            f"header lists {len(names)} binary frame(s) {names} but {len(binary)} arrived", rid)
+                            f"header lists {len(names)} binary frame(s) {echo(names)} but {len(binary)} arrived", rid)
     total = sum(len(f) for f in frames)
     if total > limits.max_message_bytes:
         raise ProtocolError("too_large", f"message is {total} bytes; max_message_bytes is "
                                          f"{limits.max_message_bytes}", rid)
     try:
-        return _PARSERS[rtype](rid, header, dict(zip(names, binary)), limits)
+        return _PARSERS[rtype](rid, header, dict(zip(names, binary)), limits, always_refines)
+    except RequestError as exc:
+        raise ProtocolError(exc.code, exc.message, rid) from None
     except ProtocolError as exc:
         exc.request_id = rid
         raise
@@ -194,155 +176,108 @@ def parse_request(frames: Sequence[memoryview | bytes], limits: Limits) -> Reque
 
 def _no_frames(rtype: str, frames: dict) -> None:
     if frames:
-        raise ProtocolError("bad_message", f"'{rtype}' takes no binary frames, got {sorted(frames)}")
+        raise ProtocolError("bad_message", f"'{rtype}' takes no binary frames, got {echo(sorted(frames))}")
 
 
-def _parse_hello(rid: str, header: dict, frames: dict, limits: Limits) -> HelloRequest:
+def _parse_hello(rid: str, header: dict, frames: dict, limits: Limits, always_refines: bool) -> HelloMessage:
     _no_frames("hello", frames)
     client = header.get("client", "")
     if not isinstance(client, str) or len(client) > 200:
-        raise ProtocolError("bad_request", "'client' must be a string of at most 200 characters")
-    return HelloRequest(rid, client)
+        raise ProtocolError("bad_request", f"'client' must be a string of at most 200 characters, got {echo(client)}")
+    return HelloMessage(rid, client)
 
 
-def _parse_status(rid: str, header: dict, frames: dict, limits: Limits) -> StatusRequest:
+def _parse_status(rid: str, header: dict, frames: dict, limits: Limits, always_refines: bool) -> StatusMessage:
     _no_frames("status", frames)
-    return StatusRequest(rid)
+    return StatusMessage(rid)
 
 
-def _parse_cancel(rid: str, header: dict, frames: dict, limits: Limits) -> CancelRequest:
+def _parse_cancel(rid: str, header: dict, frames: dict, limits: Limits, always_refines: bool) -> CancelMessage:
     _no_frames("cancel", frames)
     target = header.get("target")
     if not isinstance(target, str) or not 0 < len(target) <= MAX_ID_CHARS:
-        raise ProtocolError("bad_request", "'target' must be the id (string) of an earlier matte request")
-    return CancelRequest(rid, target)
+        raise ProtocolError("bad_request", f"'target' must be the id (string) of an earlier matte request, "
+                                           f"got {echo(target)}")
+    return CancelMessage(rid, target)
 
 
-def _require_map(header: dict, key: str, required: bool = True) -> dict:
+def _map(header: dict, key: str, required: bool = True) -> dict:
     value = header.get(key)
     if value is None and not required:
         return {}
     if not isinstance(value, dict):
-        raise ProtocolError("bad_request", f"'{key}' must be a map")
+        raise ProtocolError("bad_request", f"'{key}' must be a map, got {echo(value)}")
     return value
 
 
 def _parse_image(image: dict, limits: Limits) -> ImageSpec:
-    width, height, fmt = image.get("width"), image.get("height"), image.get("format")
-    if not (_is_int(width) and _is_int(height) and width > 0 and height > 0):
-        raise ProtocolError("bad_request", f"image width and height must be positive integers, "
-                                           f"got {width!r} x {height!r}")
-    if width * height > limits.max_pixels:
-        raise ProtocolError("too_large", f"image is {width}x{height} = {width * height} pixels; "
-                                         f"max_pixels is {limits.max_pixels}")
-    if fmt not in PIXEL_FORMATS:
-        raise ProtocolError("bad_request", f"pixel format {fmt!r} is not one of {list(PIXEL_FORMATS)}")
+    width, height = check_image_size(image.get("width"), image.get("height"), limits)
+    fmt = image.get("format")
+    if not isinstance(fmt, str) or fmt not in PIXEL_FORMATS:
+        raise ProtocolError("bad_request", f"image.format: {echo(fmt)} is not one of {list(PIXEL_FORMATS)}")
     row = width * PIXEL_FORMATS[fmt][0]
     stride = image.get("stride", row)
     if not _is_int(stride) or not row <= stride <= row + 4096:
-        raise ProtocolError("bad_request", f"stride {stride!r} must be an integer from width*{PIXEL_FORMATS[fmt][0]}"
-                                           f" = {row} to {row + 4096} bytes")
+        raise ProtocolError("bad_request", f"image.stride: {echo(stride)} must be an integer from "
+                                           f"width*{PIXEL_FORMATS[fmt][0]} = {row} to {row + 4096} bytes")
     digest = image.get("digest")
     if not isinstance(digest, str) or not DIGEST_RE.match(digest):
-        raise ProtocolError("bad_request", "image 'digest' must be 32 lowercase hex characters "
-                                           "(BLAKE2b, 16-byte digest, of the pixel frame)")
+        raise ProtocolError("bad_request", "image.digest must be 32 lowercase hex characters "
+                                           f"(BLAKE2b, 16-byte digest, of the pixel frame), got {echo(digest)}")
     return ImageSpec(width, height, fmt, stride, digest)
 
 
-def _parse_box(box: Any, spec: ImageSpec) -> tuple[float, float, float, float] | None:
-    if box is None:
+def _parse_mask(prompt: dict, frame: Any, spec: ImageSpec) -> np.ndarray | None:
+    header = prompt.get("mask")
+    if (frame is None) != (header is None):
+        raise ProtocolError("bad_request", "prompt.mask and a frame named 'mask' must come together")
+    if frame is None:
         return None
-    if not (isinstance(box, list) and len(box) == 4 and all(_is_num(v) for v in box)):
-        raise ProtocolError("bad_request", f"'box' must be 4 finite numbers [x0, y0, x1, y1], got {box!r}"[:300])
-    x0, y0, x1, y1 = (float(v) for v in box)
-    if not (0 <= x0 < x1 <= spec.width and 0 <= y0 < y1 <= spec.height):
-        raise ProtocolError("bad_request", f"box {box} must satisfy 0 <= x0 < x1 <= {spec.width} and "
-                                           f"0 <= y0 < y1 <= {spec.height}")
-    return x0, y0, x1, y1
+    if not (isinstance(header, dict) and header.get("width") == spec.width and header.get("height") == spec.height):
+        raise ProtocolError("bad_request", f"prompt.mask must be {{width: {spec.width}, height: {spec.height}}}, "
+                                           f"the image size, got {echo(header)}")
+    if len(frame) != spec.width * spec.height:
+        raise ProtocolError("bad_request", f"mask frame is {len(frame)} bytes; {spec.width}x{spec.height} = "
+                                           f"{spec.width * spec.height} expected (GRAY8)")
+    return mask_to_bool(frame, spec.width, spec.height)
 
 
-def _parse_points(points: Any, spec: ImageSpec, limits: Limits) -> list[tuple[float, float, int]] | None:
-    if points is None:
-        return None
-    if not isinstance(points, list):
-        raise ProtocolError("bad_request", "'points' must be a list of [x, y, label]")
-    if len(points) > limits.max_points:
-        raise ProtocolError("too_many_points", f"{len(points)} points; max_points is {limits.max_points}")
-    parsed = []
-    for i, p in enumerate(points):
-        if not (isinstance(p, list) and len(p) == 3 and _is_num(p[0]) and _is_num(p[1])
-                and p[2] in (0, 1) and _is_int(p[2])):
-            raise ProtocolError("bad_request", f"point {i} must be [x, y, label] with finite x, y and label 0 or 1,"
-                                               f" got {p!r}"[:300])
-        if not (0 <= p[0] <= spec.width and 0 <= p[1] <= spec.height):
-            raise ProtocolError("bad_request", f"point {i} ({p[0]}, {p[1]}) lies outside the "
-                                               f"{spec.width}x{spec.height} image")
-        parsed.append((float(p[0]), float(p[1]), int(p[2])))
-    return parsed or None
+def mask_to_bool(frame: memoryview | bytes, width: int, height: int) -> np.ndarray:
+    """GRAY8 selection frame → H×W bool (>= 128 is inside, as documented in PROTOCOL.md)."""
+    return np.frombuffer(frame, dtype=np.uint8).reshape(height, width) >= 128
 
 
-def _parse_matte(rid: str, header: dict, frames: dict, limits: Limits) -> MatteRequest:
+def _parse_matte(rid: str, header: dict, frames: dict, limits: Limits, always_refines: bool) -> MatteMessage:
     unknown = set(frames) - {"pixels", "mask"}
     if unknown:
-        raise ProtocolError("bad_message", f"unknown frame name(s) {sorted(unknown)}; matte takes 'pixels', 'mask'")
-    spec = _parse_image(_require_map(header, "image"), limits)
-    prompt = _require_map(header, "prompt")
-    options = _require_map(header, "options", required=False)
-    box = _parse_box(prompt.get("box"), spec)
-    points = _parse_points(prompt.get("points"), spec, limits)
+        raise ProtocolError("bad_message", f"unknown frame name(s) {echo(sorted(unknown))}; matte takes 'pixels', "
+                                           "'mask'")
+    spec = _parse_image(_map(header, "image"), limits)
+    prompt = _map(header, "prompt")
+    options = _map(header, "options", required=False)
     pixels = frames.get("pixels")
     if pixels is not None and len(pixels) != spec.frame_bytes:
         raise ProtocolError("bad_request", f"pixel frame is {len(pixels)} bytes; {spec.height} rows x stride "
                                            f"{spec.stride} = {spec.frame_bytes} expected")
-    mask = frames.get("mask")
-    mask_header = prompt.get("mask")
-    if (mask is None) != (mask_header is None):
-        raise ProtocolError("bad_request", "prompt 'mask' and a frame named 'mask' must come together")
-    if mask is not None:
-        if not (isinstance(mask_header, dict) and mask_header.get("width") == spec.width
-                and mask_header.get("height") == spec.height):
-            raise ProtocolError("bad_request", f"prompt mask must be {{width: {spec.width}, height: {spec.height}}}, "
-                                               f"the image size, got {mask_header!r}"[:300])
-        if len(mask) != spec.width * spec.height:
-            raise ProtocolError("bad_request", f"mask frame is {len(mask)} bytes; {spec.width}x{spec.height} = "
-                                               f"{spec.width * spec.height} expected (GRAY8)")
-    if box is None and points is None and mask is None:
-        raise ProtocolError("bad_request", "prompt needs a box, points or a mask")
-    guidance = options.get("guidance", "alpha")
+    mask = _parse_mask(prompt, frames.get("mask"), spec)
+    request = check_request(spec.width, spec.height, box=prompt.get("box"), points=prompt.get("points"), mask=mask,
+                            guidance=options.get("guidance", "alpha"), refine=options.get("refine"),
+                            refine_band=options.get("refine_band"), foreground=options.get("foreground", False),
+                            limits=limits, always_refines=always_refines)
     depth = options.get("depth", 8)
     crop = options.get("crop", False)
-    if guidance not in GUIDANCES:
-        raise ProtocolError("bad_request", f"options.guidance must be one of {list(GUIDANCES)}, got {guidance!r}")
-    if depth not in DEPTHS or not _is_int(depth):
-        raise ProtocolError("bad_request", f"options.depth must be 8 or 16, got {depth!r}")
+    if not _is_int(depth) or depth not in DEPTHS:
+        raise ProtocolError("bad_request", f"options.depth must be 8 or 16, got {echo(depth)}")
     if not isinstance(crop, bool):
-        raise ProtocolError("bad_request", f"options.crop must be true or false, got {crop!r}")
-    refine, band, foreground = _parse_quality(options)
-    return MatteRequest(rid, spec, box, points, guidance, depth, crop, refine, band, foreground,
-                        pixels=_view(pixels), mask=_view(mask))
-
-
-def _parse_quality(options: dict) -> tuple[str | None, int | None, bool]:
-    """options.refine / refine_band / foreground (protocol 1.1); absent means the 1.0 behaviour."""
-    refine = options.get("refine")
-    band = options.get("refine_band")
-    foreground = options.get("foreground", False)
-    if refine is not None and refine not in REFINE_METHODS:
-        raise ProtocolError("bad_request", f"options.refine must be null or one of {list(REFINE_METHODS)}, "
-                                           f"got {refine!r}"[:300])
-    if band is not None and not _is_int(band):
-        raise ProtocolError("bad_request", f"options.refine_band must be an integer number of pixels or null, "
-                                           f"got {band!r}"[:300])
-    if not isinstance(foreground, bool):
-        raise ProtocolError("bad_request", f"options.foreground must be true or false, got {foreground!r}"[:300])
-    return refine, band, foreground
+        raise ProtocolError("bad_request", f"options.crop must be true or false, got {echo(crop)}")
+    return MatteMessage(rid, spec, request, depth, crop, pixels=_view(pixels))
 
 
 def _view(frame: Any) -> memoryview | None:
     return None if frame is None else memoryview(frame)
 
 
-_PARSERS = {"hello": _parse_hello, "status": _parse_status, "cancel": _parse_cancel, "matte": _parse_matte}
+_PARSERS: dict[str, Any] = {"hello": _parse_hello, "status": _parse_status, "cancel": _parse_cancel, "matte": _parse_matte}
 
 
 def reply_header(rtype: str, request_id: str | None, **fields: Any) -> bytes:

@@ -4,26 +4,25 @@ The socket loop never waits for it: jobs go in through `submit` (a lock, no I/O)
 whole ZeroMQ messages on an inproc PUSH socket the loop polls next to its ROUTER. Interactive use
 produces bursts of requests, so a newer `matte` from the same client replaces its queued older ones, and
 `cancel` stops a running one at the next stage boundary (the engine's `on_progress` hook raises).
-The engine checks its arguments before its first progress report, so a ValueError raised before that
-report is the caller's mistake (`bad_request`); any later failure is the engine's (`internal`).
+Every job was validated (prompt, options, digest) before it was queued, so a failure here is a bug: `internal`.
 """
 from __future__ import annotations
 
 import logging
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
 import zmq
 
-from mam_engine import MatteCancelled, MatteResult
+from mam_engine import MatteResult, StopMatte
+from mam_engine.request import Limits, clip
 
 from .alpha_frame import encode_alpha, encode_foreground
-from .image_store import ImageStore, check_digest, frame_digest
-from .pixels import mask_to_bool, to_rgb8
-from .protocol import Limits, MatteRequest, ProtocolError, error_header, reply_header
+from .image_store import ImageStore
+from .pixels import to_rgb8
+from .protocol import MatteMessage, ProtocolError, error_header, reply_header
 
 log = logging.getLogger("mam.server.worker")
 
@@ -33,7 +32,7 @@ class Job:
     """One accepted `matte`; `client` is the ROUTER identity replies go back to."""
 
     client: bytes
-    request: MatteRequest
+    request: MatteMessage
     received: float = field(default_factory=time.monotonic)
     pixels_sent: bool = False  # for the log: `request.pixels` is released once converted
     cancel_reason: str | None = None  # "cancelled" or "shutting_down", set by the socket loop's thread
@@ -41,8 +40,8 @@ class Job:
     @property
     def frame_bytes(self) -> int:
         """Receive buffers this job keeps alive while it waits."""
-        req = self.request
-        return sum(len(f) for f in (req.pixels, req.mask) if f is not None)
+        mask = self.request.request.prompt.mask
+        return (0 if self.request.pixels is None else len(self.request.pixels)) + (0 if mask is None else mask.nbytes)
 
 
 class Worker(threading.Thread):
@@ -60,7 +59,6 @@ class Worker(threading.Thread):
         self._running: Job | None = None
         self._stopping = False
         self._cond = threading.Condition()
-        self._hasher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mam-digest")
 
     # --- called from the socket loop's thread -------------------------------------------------
     def submit(self, job: Job) -> list[Job]:
@@ -144,46 +142,37 @@ class Worker(threading.Thread):
                 push.send_multipart(final, copy=False)
         finally:
             push.close()
-            self._hasher.shutdown()
 
     def _run_job(self, job: Job, push: zmq.Socket) -> list:
         """Run one job, sending its progress on `push`; return its final message (result or error)."""
         req = job.request
         started = time.monotonic()
-        engine_began = False  # set by the engine's first progress report
         try:
             image = self._image(req)
             converted = time.monotonic()
-            mask = mask_to_bool(req.mask, req.image.width, req.image.height) if req.mask is not None else None
 
-            def send_progress(stage: str, fraction: float) -> None:
+            def on_progress(stage: str, fraction: float) -> None:
                 if job.cancel_reason:
-                    raise MatteCancelled(job.cancel_reason)
+                    raise StopMatte(job.cancel_reason)
                 push.send_multipart([job.client, reply_header("progress", req.id, stage=str(stage),
                                                               fraction=float(fraction))])
 
-            def on_progress(stage: str, fraction: float) -> None:
-                nonlocal engine_began
-                engine_began = True
-                send_progress(stage, fraction)
-
-            send_progress("start", 0.0)
-            result = self.engine.matte(image, box=req.box, points=req.points, mask=mask, guidance=req.guidance,
-                                       on_progress=on_progress, image_key=req.image.key, refine=req.refine,
-                                       refine_band=req.refine_band, foreground=req.foreground)
+            on_progress("start", 0.0)
+            result = self.engine.run(image, req.request, on_progress=on_progress, image_key=req.image.key)
             server_timings = {"queue_wait": started - job.received, "convert": converted - started}
             return self._result(job, result, server_timings)
         except Exception as exc:  # every failure becomes an error reply; the worker keeps serving
-            code, message = self._failure(job, exc, engine_began)
-            log.info("event=matte_failed id=%s client=%s code=%s message=%r", req.id, job.client.hex(), code, message)
+            code, message = self._failure(job, exc)
+            log.info("event=matte_failed id=%s client=%s code=%s message=%r", req.id, job.client.hex(), code,
+                     clip(message))
             return [job.client, error_header(code, message, req.id)]
 
     @staticmethod
     def _result(job: Job, result: MatteResult, server_timings: dict[str, float]) -> list:
-        req = job.request
+        req, options = job.request, job.request.request.options
         samples, x, y = encode_alpha(result.alpha, req.depth, req.crop)
         frames = [samples]
-        if req.foreground:
+        if options.foreground:
             if result.foreground is None:
                 raise RuntimeError("the engine returned no foreground although it was asked for one")
             frames.append(encode_foreground(result.foreground, x, y, samples.shape[1], samples.shape[0]))
@@ -194,28 +183,23 @@ class Worker(threading.Thread):
                               depth=req.depth, score=float(result.score), digest=req.image.digest,
                               image_width=req.image.width, image_height=req.image.height, timings=timings,
                               server_timings=server_timings, notes=[str(n) for n in result.notes],
-                              frames=["alpha", "foreground"] if req.foreground else ["alpha"])
+                              frames=["alpha", "foreground"] if options.foreground else ["alpha"])
         log.info("event=matte_done id=%s client=%s size=%dx%d format=%s pixels_sent=%s alpha=%dx%d@%d,%d depth=%d "
                  "refine=%s foreground=%s score=%.4f timings=%s server_timings=%s", req.id, job.client.hex(),
                  req.image.width, req.image.height, req.image.format, job.pixels_sent, samples.shape[1],
-                 samples.shape[0], x, y, req.depth, req.refine, req.foreground, float(result.score), _fmt(timings),
+                 samples.shape[0], x, y, req.depth, options.refine, options.foreground, float(result.score), _fmt(timings),
                  _fmt(server_timings))
         return [job.client, header, *frames]
 
-    def _image(self, req: MatteRequest) -> np.ndarray:
-        """The converted image: from the pixels (verified, then stored) or from the store by digest."""
+    def _image(self, req: MatteMessage) -> np.ndarray:
+        """The converted image: from the pixels (their digest was verified before queueing) or from the store."""
         key = req.image.key
+        image = self.store.get(key)
         if req.pixels is not None:
-            # Hash and convert at once (both release the GIL): on big canvases each takes about a second.
-            digest = self._hasher.submit(frame_digest, req.pixels)
-            image = self.store.get(key)
             if image is None:
                 image = to_rgb8(req.pixels, req.image)
-            check_digest(digest.result(), req.image.digest)
             self.store.put(key, image)
             req.pixels = None  # let the receive buffer go as soon as it is converted
-            return image
-        image = self.store.get(key)
         if image is None:
             raise ProtocolError("unknown_image", f"no image with digest {req.image.digest} "
                                                  f"({req.image.format} {req.image.width}x{req.image.height}) "
@@ -223,17 +207,15 @@ class Worker(threading.Thread):
         return image
 
     @staticmethod
-    def _failure(job: Job, exc: Exception, engine_began: bool) -> tuple[str, str]:
+    def _failure(job: Job, exc: Exception) -> tuple[str, str]:
         if job.cancel_reason == "cancelled":
             return "cancelled", f"request {job.request.id} was cancelled"
         if job.cancel_reason == "shutting_down":
             return "shutting_down", "the daemon is shutting down"
-        if isinstance(exc, ProtocolError):
+        if isinstance(exc, ProtocolError):  # unknown_image: the store evicted the image while the job waited
             return exc.code, exc.message
-        if isinstance(exc, ValueError) and not engine_began:  # the engine refused an argument: name it
-            return "bad_request", str(exc)[:500]
         log.exception("event=matte_error id=%s", job.request.id)
-        return "internal", f"{type(exc).__name__}: {exc}"[:500]
+        return "internal", clip(f"{type(exc).__name__}: {exc}", 500)
 
 
 def _fmt(timings: dict[str, float]) -> str:

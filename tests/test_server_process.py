@@ -44,11 +44,19 @@ def test_non_loopback_endpoint_without_curve_is_refused(tmp_path):
     assert "refusing to bind" in out and "--curve-secret-key" in out and "Traceback" not in out
 
 
-def test_model_that_cannot_load_exits_1_with_the_reason(tmp_path):
+def test_unknown_model_type_is_a_refused_configuration_exit_2(tmp_path):
     rc, out = _run_to_exit(["--endpoint", f"tcp://127.0.0.1:{free_port()}", "--model-type", "vit_q",
                             "--random-weights", "0"], tmp_path)
+    assert rc == 2, out
+    assert "unknown model_type 'vit_q'" in out and "Traceback" not in out
+
+
+def test_model_that_cannot_load_exits_1_with_the_reason(tmp_path):
+    missing = tmp_path / "no_such_sam.pth"
+    rc, out = _run_to_exit(["--endpoint", f"tcp://127.0.0.1:{free_port()}", "--model-type", "tiny",
+                            "--backend", "sam", "--sam-checkpoint", str(missing)], tmp_path)
     assert rc == 1, out
-    assert "cannot load the model" in out and "vit_q" in out and "Traceback" not in out
+    assert "cannot load the model" in out and str(missing) in out and "Traceback" not in out
 
 
 def test_sigterm_while_the_model_loads_exits_0(tmp_path):

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from mam_server.image_store import ImageStore, check_digest, frame_digest
-from mam_server.protocol import (CancelRequest, HelloRequest, Limits, MatteRequest, ProtocolError, parse_request)
+from mam_engine.request import Limits
+from mam_server.protocol import CancelMessage, HelloMessage, MatteMessage, ProtocolError, parse_request
 from mam_server.security import endpoint_is_local
 
 LIMITS = Limits(max_pixels=10_000, max_message_bytes=100_000, max_points=4, max_queue=2)
@@ -37,30 +38,39 @@ def _error(frames: list[bytes]) -> ProtocolError:
 
 def test_valid_requests_parse_to_typed_objects():
     hello = parse_request(_frames({"v": 1, "id": "a", "type": "hello", "client": "krita"}), LIMITS)
-    assert hello == HelloRequest("a", "krita")
+    assert hello == HelloMessage("a", "krita")
     cancel = parse_request(_frames({"v": 1, "id": "b", "type": "cancel", "target": "m1"}), LIMITS)
-    assert cancel == CancelRequest("b", "m1")
+    assert cancel == CancelMessage("b", "m1")
     matte = parse_request(_frames(_matte(), PIXELS), LIMITS)
-    assert isinstance(matte, MatteRequest)
-    assert matte.box == (1.0, 2.0, 10.0, 11.0) and matte.depth == 16 and matte.crop and matte.guidance == "alpha"
+    assert isinstance(matte, MatteMessage)
+    assert matte.request.prompt.box == (1.0, 2.0, 10.0, 11.0) and matte.depth == 16 and matte.crop
+    assert matte.request.options.guidance == "alpha"
     assert bytes(matte.pixels) == PIXELS and matte.image.key.startswith(SPEC["digest"])
 
 
 def test_quality_options_default_to_the_1_0_behaviour_and_parse_when_given():
-    plain = parse_request(_frames(_matte(), PIXELS), LIMITS)
+    plain = parse_request(_frames(_matte(), PIXELS), LIMITS).request.options
     assert (plain.refine, plain.refine_band, plain.foreground) == (None, None, False)
     options = {"refine": "classic", "refine_band": 12, "foreground": True}
-    asked = parse_request(_frames(_matte(options=options), PIXELS), LIMITS)
+    asked = parse_request(_frames(_matte(options=options), PIXELS), LIMITS).request.options
     assert (asked.refine, asked.refine_band, asked.foreground) == ("classic", 12, True)
-    # The band's range depends on the engine's solver: the engine checks it (the worker maps that to bad_request).
-    wide = parse_request(_frames(_matte(options={"refine": "classic", "refine_band": 10 ** 6}), PIXELS), LIMITS)
-    assert wide.refine_band == 10 ** 6
+
+
+def test_a_band_is_refused_before_queueing_unless_the_pipeline_refines():
+    wide = _error(_frames(_matte(options={"refine": "classic", "refine_band": 10 ** 6}), PIXELS))
+    assert wide.code == "bad_request" and "options.refine_band" in wide.message and "[1, 256]" in wide.message
+    alone = _error(_frames(_matte(options={"refine_band": 8}), PIXELS))
+    assert "needs options.refine" in alone.message
+    classic = parse_request(_frames(_matte(options={"refine_band": 8}), PIXELS), LIMITS, always_refines=True)
+    assert (classic.request.options.refine, classic.request.options.refine_band) == ("classic", 8)
 
 
 def test_digest_only_matte_and_points_and_mask():
     header = _matte(frames=["mask"], prompt={"points": [[0, 0, 1], [16, 12, 0]], "mask": {"width": 16, "height": 12}})
     matte = parse_request(_frames(header, bytes(16 * 12)), LIMITS)
-    assert matte.pixels is None and matte.points == [(0.0, 0.0, 1), (16.0, 12.0, 0)] and len(matte.mask) == 192
+    prompt = matte.request.prompt
+    assert matte.pixels is None and prompt.points == ((0.0, 0.0, 1), (16.0, 12.0, 0))
+    assert prompt.mask is not None and prompt.mask.shape == (12, 16) and not prompt.mask.any()
 
 
 @pytest.mark.parametrize("frames,code,needle", [
@@ -89,7 +99,18 @@ def test_digest_only_matte_and_points_and_mask():
     (_frames(_matte(prompt={"points": [[-3, 1, 1]]}), PIXELS), "bad_request", "outside"),
     (_frames(_matte(prompt={"points": [[3, 1, 2]]}), PIXELS), "bad_request", "label"),
     (_frames(_matte(prompt={"points": [[1, 1, 1]] * 5}), PIXELS), "too_many_points", "max_points is 4"),
-    (_frames(_matte(prompt={}), PIXELS), "bad_request", "box, points or a mask"),
+    (_frames(_matte(prompt={}), PIXELS), "bad_request", "at least one point"),
+    ([msgpack.packb({"v": 1, "id": "x", "type": []})], "unknown_type", "[]"),
+    ([msgpack.packb({"v": 1, "id": "x", "type": {"a": 1}})], "unknown_type", "{'a': 1}"),
+    (_frames(_matte(image={**SPEC, "format": ["RGBA8"]}), PIXELS), "bad_request", "image.format"),
+    (_frames(_matte(image={**SPEC, "format": {"RGBA8": 1}}), PIXELS), "bad_request", "image.format"),
+    (_frames(_matte(prompt={"box": [1, 2, 17, 11]}), PIXELS), "bad_request", "x1 <= 16"),
+    (_frames(_matte(prompt={"points": [[16.01, 1, 1]]}), PIXELS), "bad_request", "outside"),
+    (_frames(_matte(prompt={"points": [[1, 1, True]]}), PIXELS), "bad_request", "label"),
+    (_frames(_matte(frames=["pixels", "mask"], prompt={"mask": {"width": 16, "height": 12}}), PIXELS,
+             bytes(192)), "bad_request", "mask: is empty"),
+    (_frames(_matte(frames=["pixels", "mask"], prompt={"mask": {"width": 16, "height": 12}}), PIXELS,
+             bytes([127]) * 192), "bad_request", "mask: is empty"),
     (_frames(_matte(prompt={"mask": {"width": 16, "height": 12}}), PIXELS), "bad_request", "mask"),
     (_frames(_matte(options={"depth": 12}), PIXELS), "bad_request", "depth"),
     (_frames(_matte(options={"guidance": "trimap"}), PIXELS), "bad_request", "guidance"),
@@ -107,6 +128,26 @@ def test_bad_messages_get_a_named_error(frames, code, needle):
     err = _error(frames)
     assert err.code == code, err
     assert needle in err.message, err.message
+
+
+def test_echoed_input_is_cut_to_200_characters():
+    huge = "t" * ((1 << 20) - 1000)  # just under the header cap
+    for header in ({"v": 1, "id": "x", "type": huge}, {"v": huge, "id": "x", "type": "hello"},
+                   _matte(image={**SPEC, "format": huge}), _matte(prompt={"box": huge}),
+                   _matte(options={"guidance": huge}), _matte(prompt={"points": [[huge, 1, 1]]})):
+        frames = _frames(header, PIXELS) if header.get("type") == "matte" else _frames(header)
+        with pytest.raises(ProtocolError) as caught:
+            parse_request(frames, Limits(max_pixels=10_000, max_message_bytes=4 << 20))
+        err = caught.value
+        assert len(err.message) < 400 and "…" in err.message, err.message[:500]
+
+
+def test_a_point_on_the_far_edge_is_accepted_by_the_daemon_and_the_engine_alike(tiny_engine):
+    matte = parse_request(_frames(_matte(prompt={"points": [[16, 12, 1]]}), PIXELS), LIMITS)
+    image = np.zeros((12, 16, 3), np.uint8)
+    direct = tiny_engine.matte(image, points=[[16, 12, 1]])
+    queued = tiny_engine.run(image, matte.request)
+    assert np.array_equal(direct.alpha, queued.alpha)
 
 
 def test_error_carries_the_request_id_when_known():

@@ -6,7 +6,8 @@ import pytest
 import zmq
 
 from mam_server.image_store import ImageStore
-from mam_server.protocol import ImageSpec, Limits, MatteRequest, ProtocolError
+from mam_engine.request import Limits, check_request
+from mam_server.protocol import ImageSpec, MatteMessage, ProtocolError
 from mam_server.worker import Job, Worker
 
 
@@ -16,7 +17,7 @@ def _worker(**limits) -> Worker:
 
 def _job(client: bytes, rid: str, digest: str = "a" * 32, pixels: bytes | None = b"\0" * 400) -> Job:
     spec = ImageSpec(10, 10, "RGBA8", 40, digest)
-    request = MatteRequest(rid, spec, (0.0, 0.0, 5.0, 5.0), None, "alpha", 8, False,
+    request = MatteMessage(rid, spec, check_request(10, 10, box=(0.0, 0.0, 5.0, 5.0)),
                            pixels=None if pixels is None else memoryview(pixels))
     return Job(client, request, pixels_sent=pixels is not None)
 

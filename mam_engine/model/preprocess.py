@@ -22,7 +22,8 @@ class Frame:
     @classmethod
     def for_size(cls, height: int, width: int, target: int = TARGET) -> "Frame":
         scale = target / max(height, width)
-        return cls((height, width), (int(height * scale + 0.5), int(width * scale + 0.5)))
+        # At least one row and column: a 1×4000 strip would otherwise round its short side to nothing.
+        return cls((height, width), (max(1, int(height * scale + 0.5)), max(1, int(width * scale + 0.5))))
 
     def scale_xy(self) -> tuple[float, float]:
         (h, w), (newh, neww) = self.original, self.resized

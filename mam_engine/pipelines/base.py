@@ -1,0 +1,119 @@
+"""The pipeline interface: segment → matte → refine → foreground, one object per backend.
+
+A pipeline implements `segment` (and, when it has a matting network, `matte`); refinement and foreground
+estimation are the same classical stages for all, run here. Each pipeline loads only the weights it uses.
+"""
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, Callable, ClassVar, TypeVar
+
+import numpy as np
+
+from mam_engine.classic import refine as classic_refine
+from mam_engine.classic.foreground import estimate_foreground
+from mam_engine.request import MatteRequest, Prompt
+
+ProgressCallback = Callable[[str, float], None]
+T = TypeVar("T")
+
+
+class StopMatte(Exception):
+    """Raised from an on_progress callback to stop a matte at the next stage boundary."""
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    """Everything a pipeline may read when it is built; each reads only what it needs."""
+
+    model_type: str = "vit_b"
+    device: str = "auto"
+    sam_checkpoint: str | None = None
+    m2m_checkpoint: str | None = None
+    random_weights_seed: int | None = None
+    path: str = "fast"
+    precision: str = "fp32"
+    cache_bytes: int = 1 << 30
+
+
+@dataclass
+class Segmentation:
+    mask: np.ndarray  # H×W bool
+    score: float  # the segmenter's confidence (0.0 where it has none)
+    notes: list[str] = field(default_factory=list)
+    state: Any = None  # what this pipeline's `matte` needs from its `segment`
+
+
+@dataclass
+class MatteResult:
+    alpha: np.ndarray  # H×W float32 in [0, 1]
+    mask: np.ndarray  # H×W bool, the segmentation the matte grew from
+    score: float
+    timings: dict[str, float] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    foreground: np.ndarray | None = None  # H×W×3 uint8 decontaminated colours, when asked for
+
+
+class Pipeline(ABC):
+    name: ClassVar[str]
+    mode: ClassVar[str]  # one line an editor can show, so the artist knows which kind of matte to expect
+    always_refines: ClassVar[bool] = False
+
+    def __init__(self, settings: EngineSettings) -> None:
+        self.check_settings(settings)
+        self.settings = settings
+        self._timings: dict[str, float] = {}
+
+    @classmethod
+    def check_settings(cls, settings: EngineSettings) -> None:
+        """Refuse settings this pipeline cannot honour, before anything loads (raises ValueError)."""
+
+    @abstractmethod
+    def describe(self) -> dict[str, object]:
+        """What hello and the CLI report: weights, device, cache."""
+
+    def has_embedding(self, key: str) -> bool:
+        return False
+
+    @abstractmethod
+    def segment(self, image: np.ndarray, key: str | None, prompt: Prompt, report: ProgressCallback) -> Segmentation:
+        """The subject as a binary mask."""
+
+    def matte(self, image: np.ndarray, segmentation: Segmentation, guidance: str,
+              report: ProgressCallback) -> np.ndarray:
+        """A soft alpha from the segmentation; pipelines without a matting network return the mask itself."""
+        return segmentation.mask.astype(np.float32)
+
+    def timed(self, stage: str, fn: Callable[..., T], *args: Any) -> T:
+        """Run one stage and record its wall time in the current result's timings."""
+        t0 = time.perf_counter()
+        out = fn(*args)
+        self._timings[stage] = time.perf_counter() - t0
+        return out
+
+    def run(self, image: np.ndarray, request: MatteRequest, report: ProgressCallback,
+            key: str | None = None) -> MatteResult:
+        """One validated request on one image (the engine serialises calls)."""
+        self._timings = timings = {}
+        start = time.perf_counter()
+        options = request.options
+        segmentation = self.segment(image, key, request.prompt, report)
+        alpha = self.matte(image, segmentation, options.guidance, report)
+        notes = list(segmentation.notes)
+        if options.refine == "classic" and alpha.any():
+            report("refine", 0.92)
+            refined = self.timed("refine", classic_refine.refine, image, alpha, options.refine_band,
+                                 classic_refine.DEFAULT_SOLVER, classic_refine.TILE,
+                                 lambda f: report("refine", 0.92 + 0.05 * f))
+            alpha = refined.alpha
+            notes += refined.notes
+        foreground = None
+        if options.foreground:
+            report("foreground", 0.97)
+            foreground = self.timed("foreground", estimate_foreground, image, alpha)
+        timings["total"] = time.perf_counter() - start
+        report("done", 1.0)
+        return MatteResult(alpha=alpha.astype(np.float32), mask=segmentation.mask, score=segmentation.score,
+                           timings=timings, notes=notes, foreground=foreground)
