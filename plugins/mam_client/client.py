@@ -19,7 +19,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 from .errors import DaemonTimeout, DaemonUnavailable, MamError, MatteCancelled, ProtocolMismatch
 from .msgpack_lite import MsgpackError
-from .transport import CurveKeys, Transport, open_transport
+from .transport import CurveKeys, HeartbeatTimeout, Transport, open_transport
 
 __all__ = ["MamClient", "MatteResult", "DEFAULT_ENDPOINT", "PROTOCOL_VERSION", "BYTES_PER_PIXEL"]
 
@@ -30,9 +30,12 @@ BYTES_PER_PIXEL = {"RGBA8": 4, "BGRA8": 4, "RGB8": 3, "GRAY8": 1, "RGBA16": 8, "
 _POLL_S = 0.1            # how often a waiting call looks at cancel requests
 _KNOWN_IMAGES = 16       # canvases we believe the daemon still holds, most recent last
 _CANCELLED_CODES = ("cancelled", "superseded")
+_FROZEN_HINT = ("If it was suspended (e.g. Ctrl+Z in its terminal) resume it; if it hangs, restart it:  "
+                "mam-server --endpoint {endpoint}")
 FOREGROUND_BYTES_PER_PIXEL = 3  # the foreground frame is RGB8, no padding
 
 BytesLike = Union[bytes, bytearray, memoryview]
+ImageKey = Tuple[str, str, int, int, int]  # (digest, format, width, height, stride): a canvas as sent
 ProgressCallback = Callable[[str, float], Any]
 
 
@@ -85,7 +88,7 @@ class MamClient:
         self._lock = threading.Lock()
         self._cancel_lock = threading.Lock()
         self._pending_cancels: List[str] = []
-        self._known_images: "collections.OrderedDict[str, None]" = collections.OrderedDict()
+        self._known_images: "collections.OrderedDict[ImageKey, None]" = collections.OrderedDict()
         self._id_prefix = os.urandom(4).hex()
         self._ids = itertools.count(1)
 
@@ -173,7 +176,7 @@ class MamClient:
         fields = {"image": {"width": width, "height": height, "format": fmt, "stride": stride, "digest": digest},
                   "prompt": prompt, "options": {"guidance": guidance, "depth": depth, "crop": crop, **quality}}
         deadline = time.monotonic() + (self.matte_timeout if timeout is None else timeout)
-        image_key = f"{digest}:{fmt}:{width}x{height}:{stride}"  # what the daemon files the image under
+        image_key: ImageKey = (digest, fmt, width, height, stride)  # images the daemon should still hold
         with self._lock:
             self._ensure_connected()
             self._check_limits(width, height, len(view) + (0 if mask_view is None else len(mask_view)))
@@ -271,7 +274,7 @@ class MamClient:
     def _new_id(self) -> str:
         return f"{self._id_prefix}-{next(self._ids)}"
 
-    def _remember(self, image_key: str) -> None:
+    def _remember(self, image_key: ImageKey) -> None:
         self._known_images[image_key] = None
         self._known_images.move_to_end(image_key)
         while len(self._known_images) > _KNOWN_IMAGES:
@@ -304,6 +307,13 @@ class MamClient:
         while True:
             try:
                 message = transport.recv(max(end - time.monotonic(), 0.0))
+            except HeartbeatTimeout as exc:
+                self._disconnect()
+                raise DaemonUnavailable(self.endpoint, f"the daemon stopped answering heartbeats for "
+                                                       f"{exc.silent_s:.0f} s while '{rtype}' request {rid} waited "
+                                                       "for its reply: it is frozen or suspended, or the network "
+                                                       "to it is down", hint=_FROZEN_HINT.format(endpoint=self.endpoint)
+                                        ) from None
             except OSError as exc:
                 self._disconnect()
                 raise DaemonUnavailable(self.endpoint, f"the connection was lost while waiting for the reply to "

@@ -10,8 +10,10 @@ START_HINT = ("Start it with:  mam-server --endpoint {endpoint}   "
 class DaemonUnavailable(ConnectionError):
     """The daemon is not running, not reachable, or went away during a request."""
 
-    def __init__(self, endpoint: str, problem: str) -> None:
-        super().__init__(f"MAM daemon at {endpoint}: {problem}. " + START_HINT.format(endpoint=endpoint))
+    def __init__(self, endpoint: str, problem: str, hint: Optional[str] = None) -> None:
+        """`hint`: what the user can do, instead of the default "start it with ..." line."""
+        super().__init__(f"MAM daemon at {endpoint}: {problem}. "
+                         + (START_HINT.format(endpoint=endpoint) if hint is None else hint))
         self.endpoint = endpoint
 
 

@@ -4,22 +4,30 @@ Both transports expose the same four things — `send`, `recv`, `pack`, `unpack`
 and a `name`) — so the client never knows which one it talks through. Set the environment
 variable MAM_CLIENT_PURE_PYTHON=1 (or pass ``pure_python=True``) to force the standard-library
 path, e.g. to test exactly what runs inside Krita or GIMP.
+
+Both keep ZeroMQ heartbeats going (docs/PROTOCOL.md, "Heartbeats"): a daemon that freezes or
+becomes unreachable mid-request ends the wait with HeartbeatTimeout within about 6–8 s, instead of
+the request's whole timeout, and an idle connection stays up because the daemon's PINGs are answered.
 """
 from __future__ import annotations
 
+import collections
 import os
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any, Callable, List, Optional, Sequence, Union
 
 from . import msgpack_lite
 from .msgpack_lite import MsgpackError
-from .zmtp import ZmtpDealer, parse_endpoint
+from .zmtp import HEARTBEAT_IVL_S, HEARTBEAT_TIMEOUT_S, HEARTBEAT_TTL_S, HeartbeatTimeout, ZmtpDealer, parse_endpoint
 
-__all__ = ["CurveKeys", "Transport", "open_transport", "pure_python_forced", "PURE_PYTHON_ENV"]
+__all__ = ["CurveKeys", "Transport", "open_transport", "pure_python_forced", "PURE_PYTHON_ENV", "HeartbeatTimeout"]
 
 PURE_PYTHON_ENV = "MAM_CLIENT_PURE_PYTHON"
 _CLOSE_LINGER_MS = 200
+_IDLE_POLL_S = 0.5        # how often the pure-Python keeper answers PINGs between calls (daemon drops us after 6 s)
+_DROP_DIAGNOSIS_S = 0.5   # after a drop, how long the pyzmq transport watches libzmq's reconnect to tell why
 BytesLike = Union[bytes, bytearray, memoryview]
 
 
@@ -89,7 +97,12 @@ class Transport:
 
 
 class PurePythonTransport(Transport):
-    """The standard-library ZMTP client: what runs inside the editors."""
+    """The standard-library ZMTP client: what runs inside the editors.
+
+    A daemon thread keeps the connection alive between calls: it answers the daemon's PINGs (the
+    daemon drops a client that stays silent for 6 s), pings in turn, and keeps any message that
+    arrives meanwhile for the next `recv`. Every use of the connection holds one lock.
+    """
 
     name = "pure-python"
 
@@ -100,30 +113,75 @@ class PurePythonTransport(Transport):
                              "mechanism (install pyzmq into the editor's Python for remote daemons)")
         super().__init__(_codec(pure_python=True))
         self._dealer = ZmtpDealer.connect(endpoint, timeout=connect_timeout, identity=identity)
+        self._lock = threading.Lock()
+        self._inbox: "collections.deque[List[bytes]]" = collections.deque()
+        self._broken: Optional[OSError] = None  # what ended the connection while nobody was waiting
+        self._stop = threading.Event()
+        self._keeper: Optional[threading.Thread] = None
+        if self._dealer.heartbeats:
+            self._keeper = threading.Thread(target=self._keep_alive, name="mam-client-heartbeat", daemon=True)
+            self._keeper.start()
+
+    def _keep_alive(self) -> None:
+        while not self._stop.wait(_IDLE_POLL_S):
+            if not self._lock.acquire(blocking=False):
+                continue  # a call is using the connection, and answers PINGs itself
+            try:
+                if self._dealer.closed:
+                    return
+                while True:
+                    message = self._dealer.recv_multipart(timeout=0)
+                    if message is None:
+                        break
+                    self._inbox.append(message)
+            except OSError as exc:
+                self._broken = exc
+                return
+            finally:
+                self._lock.release()
 
     def send(self, frames: Sequence[BytesLike], timeout: Optional[float]) -> None:
-        self._dealer.send_multipart(frames, timeout=timeout)
+        with self._lock:
+            if self._broken is not None:
+                raise self._broken
+            self._dealer.send_multipart(frames, timeout=timeout)
 
     def recv(self, timeout: Optional[float]) -> Optional[List[bytes]]:
-        return self._dealer.recv_multipart(timeout=timeout)
+        with self._lock:
+            if self._inbox:
+                return self._inbox.popleft()
+            if self._broken is not None:
+                raise self._broken
+            return self._dealer.recv_multipart(timeout=timeout)
 
     def alive(self) -> bool:
-        try:
-            while self._dealer.recv_multipart(timeout=0) is not None:
-                pass
-        except OSError:
-            return False
-        return True
+        with self._lock:
+            self._inbox.clear()
+            if self._broken is not None:
+                return False
+            try:
+                while self._dealer.recv_multipart(timeout=0) is not None:
+                    pass
+            except OSError:
+                return False
+            return True
 
     def close(self) -> None:
-        self._dealer.close()
+        self._stop.set()
+        if self._keeper is not None and self._keeper is not threading.current_thread():
+            self._keeper.join(5)
+        with self._lock:
+            self._dealer.close()
 
 
 class PyZmqTransport(Transport):
     """pyzmq's DEALER, watched by a socket monitor so a vanished daemon is an error, not a silent wait.
 
     libzmq reconnects quietly by design; a plugin instead needs to know at once that the daemon
-    is down (connect) or died (mid-request), so connection events end the wait.
+    is down (connect) or died (mid-request), so connection events end the wait. libzmq's own
+    heartbeats (ZMQ_HEARTBEAT_*) drop a connection whose daemon stopped answering; its monitor
+    reports that drop as DISCONNECTED like any other, so libzmq's reconnect attempt right after
+    tells the two apart (see `_lost`).
     """
 
     name = "pyzmq"
@@ -140,6 +198,9 @@ class PyZmqTransport(Transport):
         self._ctx = zmq.Context()
         self._sock = self._ctx.socket(zmq.DEALER)
         self._sock.setsockopt(zmq.LINGER, 0)
+        self._sock.setsockopt(zmq.HEARTBEAT_IVL, int(HEARTBEAT_IVL_S * 1000))
+        self._sock.setsockopt(zmq.HEARTBEAT_TIMEOUT, int(HEARTBEAT_TIMEOUT_S * 1000))
+        self._sock.setsockopt(zmq.HEARTBEAT_TTL, int(HEARTBEAT_TTL_S * 1000))
         if identity:
             self._sock.setsockopt(zmq.IDENTITY, identity)
         if curve is not None:
@@ -147,7 +208,7 @@ class PyZmqTransport(Transport):
             self._sock.curve_publickey = curve.client_public
             self._sock.curve_secretkey = curve.client_secret
         self._monitor = self._sock.get_monitor_socket(
-            zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_DISCONNECTED | zmq.EVENT_CONNECT_RETRIED
+            zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_DISCONNECTED | zmq.EVENT_CONNECT_RETRIED | zmq.EVENT_CONNECTED
             | zmq.EVENT_CLOSED | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
             | zmq.EVENT_HANDSHAKE_FAILED_AUTH)
         self._connected = False
@@ -194,27 +255,53 @@ class PyZmqTransport(Transport):
             if self._sock in ready:
                 return self._sock.recv_multipart()
             if self._monitor in ready:
-                if self._track_events():  # even if libzmq already reconnected: that daemon lost the request
-                    raise ConnectionResetError("the daemon closed the connection")
+                after_drop = self._track_events()
+                if after_drop is not None:  # even if libzmq already reconnected: that daemon lost the request
+                    raise self._lost(after_drop)
                 continue
             return None
 
-    def _track_events(self) -> bool:
-        """Apply pending monitor events; True if the connection dropped since the last look.
+    def _track_events(self) -> Optional[List[int]]:
+        """Apply pending monitor events; None if the connection stood, else the events since it dropped.
         libzmq reconnects by itself, so a daemon restarted meanwhile shows up as connected again."""
-        dropped = False
+        after_drop: Optional[List[int]] = None
         while self._monitor.poll(0):
             event = self._recv_event(self._monitor)["event"]
+            if after_drop is not None:
+                after_drop.append(event)
             if event in (self._zmq.EVENT_DISCONNECTED, self._zmq.EVENT_CLOSED):
-                self._connected, dropped = False, True
+                self._connected = False
+                if after_drop is None:
+                    after_drop = []
             elif event == self._zmq.EVENT_HANDSHAKE_SUCCEEDED:
                 self._connected = True
-        return dropped
+        return after_drop
+
+    def _lost(self, after_drop: List[int]) -> OSError:
+        """Why the connection dropped, judged by libzmq's reconnect right after it: refused (nobody
+        listens any more) or a fresh handshake (a new daemon) means the daemon closed it; a connection
+        the kernel accepts but nobody handshakes on, or no answer at all, means a daemon that is frozen
+        or unreachable, which is what libzmq's heartbeat timeout dropped."""
+        zmq = self._zmq
+        deadline = time.monotonic() + _DROP_DIAGNOSIS_S
+        events = list(after_drop)
+        while True:
+            for event in events:
+                if event == zmq.EVENT_HANDSHAKE_SUCCEEDED:
+                    self._connected = True
+                    return ConnectionResetError("the daemon closed the connection (a new daemon answers there now)")
+                if event in (zmq.EVENT_CONNECT_RETRIED, zmq.EVENT_CLOSED, zmq.EVENT_DISCONNECTED):
+                    return ConnectionResetError("the daemon closed the connection")
+            remaining_ms = int((deadline - time.monotonic()) * 1000)
+            if remaining_ms <= 0 or not self._monitor.poll(remaining_ms):
+                return HeartbeatTimeout(f"the daemon stopped answering heartbeats (nothing received for "
+                                        f"{HEARTBEAT_TIMEOUT_S:g} s or more)", HEARTBEAT_TIMEOUT_S)
+            events = [self._recv_event(self._monitor)["event"]]
 
     def alive(self) -> bool:
         while self._sock.poll(0):
             self._sock.recv_multipart()
-        dropped = self._track_events()  # a daemon that restarted meanwhile gets a fresh hello
+        dropped = self._track_events() is not None  # a daemon that restarted meanwhile gets a fresh hello
         return self._connected and not dropped
 
     def close(self) -> None:

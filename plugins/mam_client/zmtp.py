@@ -5,7 +5,13 @@ implementation of the wire format: the 64-byte greeting, the NULL security mecha
 handshake (Socket-Type and Identity properties), message framing (MORE flag, short and long
 sizes), and the commands a peer may send between messages (PING is answered with PONG, ERROR
 ends the connection, unknown commands are ignored). Every blocking step takes a deadline, so a
-silent peer can never hang the editor. Endpoints: ``tcp://host:port`` and, on Unix,
+silent peer can never hang the editor.
+
+Heartbeats (RFC 37, only with a peer whose greeting says ZMTP 3.1): while `recv_multipart` waits,
+a PING goes out every `heartbeat_ivl` seconds; when one stays unanswered — not a single byte from
+the peer since it was sent — for `heartbeat_timeout` seconds, the connection is closed and
+HeartbeatTimeout raised. A frozen peer, a suspended laptop or a vanished network is so reported
+within seconds, although the kernel still calls the TCP connection open. Endpoints: ``tcp://host:port`` and, on Unix,
 ``ipc:///path`` (``ipc://@name`` for Linux abstract sockets).
 """
 from __future__ import annotations
@@ -13,9 +19,10 @@ from __future__ import annotations
 import socket
 import struct
 import time
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
-__all__ = ["ZmtpError", "ZmtpDealer", "parse_endpoint"]
+__all__ = ["ZmtpError", "HeartbeatTimeout", "ZmtpDealer", "parse_endpoint", "HEARTBEAT_IVL_S",
+           "HEARTBEAT_TIMEOUT_S", "HEARTBEAT_TTL_S"]
 
 BytesLike = Union[bytes, bytearray, memoryview]
 
@@ -29,10 +36,24 @@ _COALESCE_BYTES = 1 << 16  # frames smaller than this are sent in one write with
 _RECV_CHUNK = 1 << 16
 _COMPATIBLE_PEERS = (b"ROUTER", b"DEALER", b"REP")  # RFC 28: the peers a DEALER may talk to
 DEFAULT_MAX_FRAME = 1 << 32  # refuse to allocate for a frame header announcing more than this
+# Heartbeats, the same numbers as the daemon's ROUTER and the pyzmq transport (docs/PROTOCOL.md, "Heartbeats").
+HEARTBEAT_IVL_S = 2.0       # a PING this often while waiting for the peer
+HEARTBEAT_TIMEOUT_S = 6.0   # a PING unanswered (nothing at all received) this long: the peer is gone
+HEARTBEAT_TTL_S = 6.0       # told to the peer in each PING: drop us after this long without a word
+_COMMAND_SEND_S = 1.0       # a PING or PONG (a few bytes) that cannot leave within this: the peer stopped reading
 
 
 class ZmtpError(ConnectionError):
     """The peer is not a compatible ZeroMQ endpoint or broke the ZMTP rules."""
+
+
+class HeartbeatTimeout(ConnectionError):
+    """The peer stopped answering heartbeats: frozen, suspended, or unreachable; the connection is closed.
+    `silent_s`: seconds since the last byte from the peer."""
+
+    def __init__(self, message: str, silent_s: float) -> None:
+        super().__init__(message)
+        self.silent_s = silent_s
 
 
 def parse_endpoint(endpoint: str) -> Tuple[int, Union[Tuple[str, int], str, bytes]]:
@@ -99,10 +120,16 @@ class ZmtpDealer:
     """One connected DEALER: `send_multipart` / `recv_multipart` with timeouts, like pyzmq's."""
 
     def __init__(self, sock: socket.socket, identity: bytes = b"", timeout: Optional[float] = 5.0,
-                 max_frame: int = DEFAULT_MAX_FRAME) -> None:
-        """Take over a connected stream socket and run the handshake within `timeout` seconds."""
+                 max_frame: int = DEFAULT_MAX_FRAME, heartbeat_ivl: Optional[float] = HEARTBEAT_IVL_S,
+                 heartbeat_timeout: float = HEARTBEAT_TIMEOUT_S, heartbeat_ttl: float = HEARTBEAT_TTL_S) -> None:
+        """Take over a connected stream socket and run the handshake within `timeout` seconds.
+        `heartbeat_ivl` None sends no PINGs (and so never raises HeartbeatTimeout)."""
         if identity[:1] == b"\x00" or len(identity) > 255:
             raise ValueError("identity must be at most 255 bytes and must not start with a zero byte")
+        if heartbeat_ivl is not None and not 0 < heartbeat_ivl <= heartbeat_timeout:
+            raise ValueError("heartbeat_ivl must be positive and at most heartbeat_timeout")
+        if not 0 <= heartbeat_ttl <= 6553.5:
+            raise ValueError("heartbeat_ttl must be 0..6553.5 s (RFC 37 sends it in tenths of a second)")
         self._sock = sock
         self._max_frame = max_frame
         self._buf = bytearray()            # bytes received but not parsed yet
@@ -113,15 +140,24 @@ class ZmtpDealer:
         self._closed = False
         self.peer_version: Tuple[int, int] = (0, 0)
         self.peer_properties: Dict[str, bytes] = {}
+        self._heartbeat_ivl = heartbeat_ivl
+        self._heartbeat_timeout = heartbeat_timeout
+        self._ping_body = _command(b"PING", struct.pack(">H", int(round(heartbeat_ttl * 10))))
+        self._last_heard = time.monotonic()       # when the last byte from the peer arrived
+        self._ping_unanswered_since: Optional[float] = None  # our oldest PING with nothing heard since
+        self._next_ping = 0.0
+        self.pings_sent = 0      # counters, for logs and tests
+        self.pings_answered = 0
         try:
             self._handshake(identity, _deadline(timeout))
         except BaseException:
             self.close()
             raise
+        self._next_ping = time.monotonic() + (heartbeat_ivl or 0.0)
 
     @classmethod
     def connect(cls, endpoint: str, timeout: Optional[float] = 5.0, identity: bytes = b"",
-                max_frame: int = DEFAULT_MAX_FRAME) -> "ZmtpDealer":
+                max_frame: int = DEFAULT_MAX_FRAME, **heartbeat: Any) -> "ZmtpDealer":
         """Open the stream socket and handshake; OSError (e.g. ConnectionRefusedError) if nobody listens."""
         family, address = parse_endpoint(endpoint)
         deadline = _deadline(timeout)
@@ -136,11 +172,17 @@ class ZmtpDealer:
         else:
             sock = socket.create_connection(address, timeout=timeout)  # type: ignore[arg-type]
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        return cls(sock, identity=identity, timeout=_remaining(deadline), max_frame=max_frame)
+        return cls(sock, identity=identity, timeout=_remaining(deadline), max_frame=max_frame, **heartbeat)
 
     @property
     def closed(self) -> bool:
         return self._closed
+
+    @property
+    def heartbeats(self) -> bool:
+        """Whether this connection sends PINGs: asked for, and the peer speaks ZMTP 3.1 or newer (a 3.0
+        peer knows no heartbeat commands, so its silence while it works must not count as death)."""
+        return self._heartbeat_ivl is not None and self.peer_version >= (3, 1)
 
     @property
     def peer_socket_type(self) -> str:
@@ -267,24 +309,50 @@ class ZmtpDealer:
         """
         deadline = _deadline(timeout)
         while True:
-            frame = self._read_frame(deadline)
+            frame = self._read_frame(self._heartbeat(deadline))
             if frame is None:
-                return None
+                if deadline is not None and time.monotonic() >= deadline:
+                    return None
+                continue  # woke up for the heartbeat
             flags, body = frame
             if flags & _FLAG_COMMAND:
-                self._handle_command(body, deadline)
+                self._handle_command(body)
                 continue
             self._partial.append(body)
             if not flags & _FLAG_MORE:
                 message, self._partial = self._partial, []
                 return message
 
-    def _handle_command(self, body: bytes, deadline: Optional[float]) -> None:
+    def _heartbeat(self, deadline: Optional[float]) -> Optional[float]:
+        """Send a PING when one is due, fail when one went unanswered too long; returns the time to
+        wake up at (the caller's deadline, or the next heartbeat step if that comes first)."""
+        if not self.heartbeats:
+            return deadline
+        now = time.monotonic()
+        since = self._ping_unanswered_since
+        if since is not None and now - since >= self._heartbeat_timeout:
+            silent = now - self._last_heard
+            self.close()
+            raise HeartbeatTimeout(f"the peer stopped answering heartbeats: nothing received for {silent:.1f} s "
+                                   f"(a PING went unanswered for {now - since:.1f} s)", silent)
+        if now >= self._next_ping:
+            self._send_command(self._ping_body)
+            self.pings_sent += 1
+            self._next_ping = now + self._heartbeat_ivl  # type: ignore[operator]
+            if since is None:
+                self._ping_unanswered_since = since = now
+        wake = self._next_ping if since is None else min(self._next_ping, since + self._heartbeat_timeout)
+        return wake if deadline is None else min(deadline, wake)
+
+    def _send_command(self, command: bytes) -> None:
+        self._send_chunks([self._frame_header(_FLAG_COMMAND, len(command)) + command], _deadline(_COMMAND_SEND_S))
+
+    def _handle_command(self, body: bytes) -> None:
         name, data = self._split_command(body)
         if name == b"PING":
-            # RFC 37: PING = TTL (2 bytes) + context (0..16 bytes); PONG echoes the context.
-            pong = _command(b"PONG", data[2:])
-            self._send_chunks([self._frame_header(_FLAG_COMMAND, len(pong)) + pong], deadline)
+            # RFC 37: PING = TTL (2 bytes, tenths of a second) + context (0..16 bytes); PONG echoes the context.
+            self._send_command(_command(b"PONG", data[2:]))
+            self.pings_answered += 1
         elif name == b"ERROR":
             self.close()
             raise ZmtpError(f"the peer closed the connection with an error: {self._error_reason(data)}")
@@ -375,6 +443,8 @@ class ZmtpDealer:
         if n == 0:
             self.close()
             raise ConnectionResetError("the peer closed the connection")
+        self._last_heard = time.monotonic()
+        self._ping_unanswered_since = None  # any byte is an answer: the peer is alive
         return True
 
     def _check_open(self) -> None:
