@@ -149,12 +149,14 @@ def _dump(out: Path, name: str, shape: tuple[int, int]) -> np.ndarray:
     return np.frombuffer((out / name).read_bytes(), np.uint8).reshape(shape)
 
 
-def test_plugin_installs_and_registers(session):
+def test_plugin_installs_and_registers(session, daemon):
     results, _ = session
     assert {"mam_select_subject", "mam_matte_to_mask", "mam_extract_subject"} <= set(results["select_menu"])
     assert results["docker_id"] in results["dockers"]
-    assert results["docker_status"] == ["Daemon: connected: tiny on cpu, server 0.1.0 — RANDOM WEIGHTS (test mode): "
-                                        "mattes are meaningless"]
+    with WireClient(daemon.endpoint) as client:
+        version = client.hello().header["server_version"]
+    assert results["docker_status"] == [f"Daemon: connected: tiny on cpu, server {version} — RANDOM WEIGHTS "
+                                        "(test mode): mattes are meaningless"]
     assert (results["guidance_saved"], results["guidance_restored"]) == ("mask", "alpha")
     assert results["guidance_items"] == ["M2M alpha", "SAM mask"], "guidance names what guides the fusion"
 
