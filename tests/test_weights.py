@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+import re
 import socket
 import subprocess
 import sys
@@ -109,6 +110,9 @@ def test_full_download_is_verified_and_moved_into_place(server, tmp_path):
     assert path.read_bytes() == SAM_PAYLOAD
     assert not _part(tmp_path, entry).exists()
     assert server.requests == [("/sam.pth", None)]
+    digest = w.file_sha256(path)
+    assert SHA256_HEX.fullmatch(digest) and digest == hashlib.sha256(SAM_PAYLOAD).hexdigest() == entry.sha256
+    assert w.verify(entry, path) is None
 
 
 def test_resume_from_partial_sends_range_and_completes(server, tmp_path):
@@ -247,13 +251,35 @@ def test_weights_dir_override_and_platform_defaults(tmp_path):
         Path("D:/L/mam-weights")
 
 
+SHA256_HEX = re.compile(r"[0-9a-f]{64}")  # what hashlib's hexdigest() gives, so a string comparison can match
+
+
+def _registry_problems(registry) -> list[str]:
+    problems = []
+    names = [e.name for e in registry]
+    if len(names) != len(set(names)):
+        problems.append("duplicate names")
+    for entry in registry:
+        if entry.kind not in w.KINDS or entry.model_type not in w.MODEL_TYPES:
+            problems.append(f"{entry.name}: kind/model_type")
+        if entry.sha256 is not None and not SHA256_HEX.fullmatch(entry.sha256):
+            problems.append(f"{entry.name}: sha256 {entry.sha256!r} is not 64 lowercase hex characters")
+        if not all(url.startswith("https://") for url in entry.urls):
+            problems.append(f"{entry.name}: non-https url")
+    return problems
+
+
+def test_registry_check_catches_malformed_hashes():
+    """The registry check must be able to fail: each of these passed the old `int(sha, 16) >= 0` check."""
+    good = hashlib.sha256(b"x").hexdigest()
+    assert _registry_problems([_entry("https://h/x", sha256=good)]) == []
+    for bad in (good.upper(), "0x" + good[2:], " " + good[1:], good[:32] + "_" + good[33:]):
+        assert len(bad) == 64 and int(bad, 16) >= 0
+        assert _registry_problems([_entry("https://h/x", sha256=bad)]), bad
+
+
 def test_registry_is_consistent():
-    names = [e.name for e in w.REGISTRY]
-    assert len(names) == len(set(names))
-    for entry in w.REGISTRY:
-        assert entry.kind in w.KINDS and entry.model_type in w.MODEL_TYPES
-        assert entry.sha256 is None or (len(entry.sha256) == 64 and int(entry.sha256, 16) >= 0)
-        assert all(url.startswith("https://") for url in entry.urls)
+    assert _registry_problems(w.REGISTRY) == []
     for model_type in w.MODEL_TYPES:
         assert w.candidates("sam", model_type) and w.candidates("m2m", model_type)
 
