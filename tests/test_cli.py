@@ -39,12 +39,30 @@ def test_missing_weights_say_where_to_put_them(shared_data, tmp_path, monkeypatc
 @pytest.mark.parametrize("args, message", [
     (["--box", "1,2,3"], "--box x0,y0,x1,y1"),
     (["--point", "a,b"], "comma-separated numbers"),
-    ([], "give a prompt"),
 ])
 def test_usage_errors_exit_2(tmp_path, args, message, capsys):
     with pytest.raises(SystemExit) as exc:
         main(["photo.jpg", "-o", str(tmp_path / "a.png"), *args])
     assert exc.value.code == 2 and message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("args, message", [
+    ([], "prompt: needs a box, at least one point, or a mask"),
+    (["--box=-5,10,100,100"], "box: [-5.0, 10.0, 100.0, 100.0] must satisfy 0 <= x0 < x1 <= 1800"),
+    (["--box", "10,10,1900,100"], "x1 <= 1800"),
+    (["--point", "1801,10"], "points[0]: (1801.0, 10.0) lies outside the 1800×1200 image"),
+    (["--box", "10,10,100,100", "--refine-band", "8"], "options.refine_band: needs options.refine = 'classic'"),
+])
+def test_the_daemons_validator_refuses_a_request_before_torch_is_imported(shared_data, tmp_path, args, message):
+    """Same rules and words as the daemon (partly-outside boxes are refused, not clipped), in milliseconds."""
+    photo = shared_data / "sam-notebook-images" / "truck.jpg"
+    argv = [str(photo), "-o", str(tmp_path / "a.png"), *args]
+    code = (f"import sys; from mam_engine.cli import main; rc = main({argv!r}); "
+            "print('rc', rc, 'torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip().splitlines()[-1] == "rc 2 False", out.stdout + out.stderr
+    assert message in out.stderr
+    assert not (tmp_path / "a.png").exists()
 
 
 def test_unreadable_image_is_named(tmp_path, capsys):

@@ -3,15 +3,17 @@ import numpy as np
 import pytest
 import torch
 
-from mam_engine import MatteCancelled, MattingEngine, image_digest
+from mam_engine import MattingEngine, StopMatte, image_digest
 from mam_engine.model.sam_loader import build_sam
+from mam_engine.request import RequestError
+from mam_engine.weights.catalog import MissingWeightsError
 
 TRUCK_BOX = (425, 600, 700, 875)
 
 
 def _count_encoder_calls(engine):
     calls = []
-    handle = engine.sam.image_encoder.register_forward_hook(lambda *a: calls.append(1))
+    handle = engine.pipeline.predictor.sam.image_encoder.register_forward_hook(lambda *a: calls.append(1))
     return calls, handle
 
 
@@ -21,14 +23,6 @@ def test_box_prompt_result_shape(tiny_engine, truck):
     assert r.mask.shape == truck.shape[:2] and r.mask.dtype == bool
     assert 0.0 <= r.alpha.min() and r.alpha.max() <= 1.0
     assert isinstance(r.score, float)
-    # alpha guidance: outside SAM's mask box the matte is the (binary) mask itself
-    ys, xs = np.nonzero(r.mask)
-    if ys.size:
-        outside = np.ones_like(r.mask)
-        outside[ys.min():ys.max(), xs.min():xs.max()] = False
-        far = outside.copy()
-        far[max(ys.min() - 40, 0):ys.max() + 40, max(xs.min() - 40, 0):xs.max() + 40] = False
-        assert np.array_equal(r.alpha[far], r.mask[far].astype(np.float32))
 
 
 def test_second_prompt_reuses_the_embedding(tiny_engine, truck):
@@ -52,7 +46,7 @@ def test_lru_is_bounded_in_bytes():
     images = [np.full((64, 64, 3), v, np.uint8) for v in (10, 20)]
     for img in images:
         engine.matte(img, box=(8, 8, 40, 40))
-    stats = engine.cache.stats()
+    stats = engine.pipeline.predictor.cache.stats()
     assert stats["entries"] == 1 and stats["bytes"] <= 20 * 2**20  # one image's state is 16 MiB
     assert engine.has_embedding(image_digest(images[1])) and not engine.has_embedding(image_digest(images[0]))
 
@@ -78,11 +72,11 @@ def test_cancel_from_progress_stops_and_engine_keeps_working(tiny_engine, truck)
     def cancel_at_m2m(stage, fraction):
         stages.append(stage)
         if stage == "m2m":
-            raise MatteCancelled("user cancelled")
+            raise StopMatte("user cancelled")
 
-    with pytest.raises(MatteCancelled):
+    with pytest.raises(StopMatte):
         tiny_engine.matte(truck, box=TRUCK_BOX, on_progress=cancel_at_m2m)
-    assert stages[-1] == "m2m" and "fusion" not in stages
+    assert stages[-1] == "m2m" and "done" not in stages
     done = []
     tiny_engine.matte(truck, box=TRUCK_BOX, on_progress=lambda s, f: done.append((s, f)))
     assert done[-1] == ("done", 1.0)
@@ -91,8 +85,8 @@ def test_cancel_from_progress_stops_and_engine_keeps_working(tiny_engine, truck)
 def test_loads_from_checkpoint_files_like_the_random_one(tmp_path):
     seed = 5
     reference = MattingEngine(model_type="tiny", random_weights_seed=seed, device="cpu")
-    torch.save(reference.sam.state_dict(), tmp_path / "sam_tiny.pth")
-    m2m = {f"module.{k}": v for k, v in reference.m2m.state_dict().items()}
+    torch.save(reference.pipeline.predictor.sam.state_dict(), tmp_path / "sam_tiny.pth")
+    m2m = {f"module.{k}": v for k, v in reference.pipeline.predictor.m2m.state_dict().items()}
     torch.save({"state_dict": m2m, "iter": 1}, tmp_path / "mam_tiny.pth")
     loaded = MattingEngine(tmp_path / "sam_tiny.pth", tmp_path / "mam_tiny.pth", model_type="tiny", device="cpu")
     assert loaded.describe()["m2m_layout"] == "m2m"
@@ -115,26 +109,65 @@ def test_vit_b_sam_loads_strictly_from_the_all_in_one_layout(tmp_path):
     info = engine.describe()
     assert info["m2m_layout"] == "all-in-one" and info["sam_checkpoint"].endswith("mam_sam_vitb.pth")
     for k, v in sam.state_dict().items():
-        assert torch.equal(engine.sam.state_dict()[k], v), k
+        assert torch.equal(engine.pipeline.predictor.sam.state_dict()[k], v), k
 
 
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        ({"box": (10, 10, 5, 20)}, "x1 > x0"),
-        ({"box": (1, 2, 3)}, "box must be"),
+        ({"box": (10, 10, 5, 20)}, "x0 < x1"),
+        ({"box": (1, 2, 3)}, "box: must be 4 numbers"),
+        ({"box": (-1, 0, 20, 20)}, r"0 <= x0 < x1 <= 32"),
+        ({"box": (1, 1, 33, 20)}, r"x1 <= 32"),
+        ({"points": [(32.5, 5, 1)]}, "outside"),
+        ({"points": [(5, 5, True)]}, "label"),
         ({"box": (0, 0, float("nan"), 5)}, "finite"),
         ({"points": [(5, 5, 2)]}, "label"),
         ({"points": [(-1, 5, 1)]}, "outside"),
         ({"points": [("a", 5, 1)]}, "number"),
-        ({"mask": np.ones((3, 3), bool)}, "mask must be"),
+        ({"mask": np.ones((3, 3), bool)}, "mask: must be 32×32"),
+        ({"mask": np.zeros((32, 32), bool)}, "mask: is empty"),
+        ({"box": (1, 1, 20, 20), "refine_band": 4}, "needs options.refine"),
         ({}, "needs a box"),
         ({"box": (1, 1, 20, 20), "guidance": "trimap"}, "guidance"),
     ],
 )
 def test_bad_prompts_are_named(tiny_engine, kwargs, message):
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(RequestError, match=message):
         tiny_engine.matte(np.zeros((32, 32, 3), np.uint8), **kwargs)
+
+
+def test_a_point_on_the_far_edge_is_a_valid_click(tiny_engine):
+    r = tiny_engine.matte(np.zeros((32, 32, 3), np.uint8), points=[(32, 32, 1), (0, 0, 0)])
+    assert r.alpha.shape == (32, 32)
+
+
+@pytest.mark.parametrize("backend", ["mam", "sam", "classic"])
+@pytest.mark.parametrize("shape, box", [((1, 4000), (0, 0, 4000, 1)), ((4000, 1), (0, 0, 1, 4000)),
+                                        ((1, 4000), (100, 0, 300, 1))])
+def test_one_pixel_strips_are_matted(backend, shape, box):
+    """The resize to SAM's frame used to round the short side to 0 ("height and width must be > 0")."""
+    seed = None if backend == "classic" else 0
+    engine = MattingEngine(model_type="tiny", random_weights_seed=seed, device="cpu", backend=backend)
+    image = np.random.default_rng(1).integers(0, 256, (*shape, 3), dtype=np.uint8)
+    r = engine.matte(image, box=box)
+    assert r.alpha.shape == shape and np.isfinite(r.alpha).all()
+
+
+def test_sam_backend_needs_only_sam_weights(tmp_path, monkeypatch, truck):
+    """With no MAM file anywhere, backend "sam" loads (it used to ask for mam_vitb.pth, which it never uses)."""
+    monkeypatch.setenv("MAM_WEIGHTS_DIR", str(tmp_path / "empty"))
+    source = MattingEngine(model_type="tiny", random_weights_seed=6, device="cpu")
+    torch.save(source.pipeline.predictor.sam.state_dict(), tmp_path / "sam_tiny.pth")
+    engine = MattingEngine(tmp_path / "sam_tiny.pth", model_type="tiny", device="cpu", backend="sam")
+    info = engine.describe()
+    assert info["backend"] == "sam" and "m2m_checkpoint" not in info and engine.pipeline.predictor.m2m is None
+    small = truck[::4, ::4].copy()
+    r = engine.matte(small, box=(100, 150, 175, 220))
+    assert np.array_equal(r.alpha, r.mask.astype(np.float32))
+    assert np.array_equal(r.mask, source.matte(small, box=(100, 150, 175, 220)).mask)
+    with pytest.raises(MissingWeightsError, match="mam_vitb.pth"):
+        MattingEngine(tmp_path / "sam_tiny.pth", model_type="vit_b", device="cpu", backend="mam")
 
 
 def test_bad_construction_is_named(tmp_path):
@@ -155,7 +188,7 @@ def test_mask_choice_follows_the_reference(tiny_engine, truck):
     small = truck[::3, ::3].copy()
     box = (140, 200, 235, 290)
     r = tiny_engine.matte(small, box=box)
-    sam = tiny_engine.sam
+    sam = tiny_engine.pipeline.predictor.sam
     frame = Frame.for_size(*small.shape[:2])
     sx, sy = frame.scale_xy()
     with torch.inference_mode():

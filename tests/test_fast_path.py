@@ -6,10 +6,10 @@ from torch.nn import functional as F
 
 from mam_engine import MattingEngine
 from mam_engine.model.embedding_cache import Encoded
-from mam_engine.engine import _Decoded
 from mam_engine.model.fusion import fuse
+from mam_engine.model.predictor import MaskPrediction
 from mam_engine.model.preprocess import Frame
-from mam_engine.model.region import Window, fusion_window, resize_window
+from mam_engine.model.region import FUSION_REACH, Window, fusion_window, resize_window
 
 TOL = 1e-5
 
@@ -37,7 +37,7 @@ def _synthetic(engine, h, w, blob, seed=0):
     guide = torch.zeros(1, 1, 256, 256)
     small = F.interpolate(torch.from_numpy(post)[None, None].float(), size=(newh // 4, neww // 4), mode="nearest")
     guide[..., : small.shape[-2], : small.shape[-1]] = small
-    return encoded, _Decoded(guide=guide, post=post, score=1.0)
+    return encoded, MaskPrediction(guide=guide, mask=post, score=1.0)
 
 
 @pytest.mark.parametrize("guidance", ["alpha", "mask"])
@@ -48,21 +48,32 @@ def _synthetic(engine, h, w, blob, seed=0):
     ((2000, 1500), np.s_[900:1000, 100:300]),  # large canvas, downscaled model frame
 ])
 def test_window_path_equals_full_frame(tiny_engine, hw, blob, guidance):
-    encoded, decoded = _synthetic(tiny_engine, *hw, blob)
-    with torch.inference_mode():
-        fast = tiny_engine._matte_region(encoded, decoded, guidance, {}, lambda s, f: None)
-        reference = fuse(*tiny_engine._m2m_full_frame(encoded, decoded.guide), decoded.post, guidance)
+    predictor = tiny_engine.pipeline.predictor
+    encoded, prediction = _synthetic(tiny_engine, *hw, blob)
+    timings = {}
+    fast = predictor.matte(encoded, prediction, guidance, timings)
+    reference = fuse(*predictor.m2m_alphas(encoded, prediction.guide), prediction.mask, guidance)
     assert fast.shape == reference.shape
     assert np.abs(fast - reference).max() < TOL
     assert ((reference > 0) & (reference < 1)).any()  # the comparison covers soft values, not just the mask
+    assert {"m2m", "fusion"} <= set(timings)
+
+
+def test_outside_the_fusion_reach_the_matte_is_the_mask(tiny_engine):
+    """alpha guidance: beyond the mask's box grown by the fusion's reach, MAM's matte is SAM's mask itself."""
+    encoded, prediction = _synthetic(tiny_engine, 600, 900, np.s_[200:320, 400:520])
+    alpha = tiny_engine.pipeline.predictor.matte(encoded, prediction, "alpha")
+    far = np.ones((600, 900), bool)
+    far[200 - FUSION_REACH:320 + FUSION_REACH, 400 - FUSION_REACH:520 + FUSION_REACH] = False
+    assert np.array_equal(alpha[far], prediction.mask[far].astype(np.float32))
+    assert ((alpha > 0) & (alpha < 1)).any()
 
 
 def test_empty_mask_gives_an_empty_matte_without_running_m2m(tiny_engine):
-    encoded, decoded = _synthetic(tiny_engine, 64, 64, np.s_[0:0, 0:0])
-    assert fusion_window(decoded.post) is None
+    encoded, prediction = _synthetic(tiny_engine, 64, 64, np.s_[0:0, 0:0])
+    assert fusion_window(prediction.mask) is None
     timings = {}
-    with torch.inference_mode():
-        alpha = tiny_engine._matte_region(encoded, decoded, "alpha", timings, lambda s, f: None)
+    alpha = tiny_engine.pipeline.predictor.matte(encoded, prediction, "alpha", timings)
     assert not alpha.any() and "m2m" not in timings
 
 
@@ -88,7 +99,10 @@ def test_bf16_is_opt_in_and_close(truck):
     assert exact.describe()["precision"] == "fp32"
     a, b = exact.matte(small, box=(100, 150, 175, 220)), low.matte(small, box=(100, 150, 175, 220))
     assert b.alpha.dtype == np.float32
-    agree = (a.mask == b.mask).mean()
-    assert agree > 0.9  # bf16 moves SAM's mask edge a little: the benchmark prints the alpha error
+    # bf16 moves SAM's mask edge by a pixel here and there (measured: 99.7 % of the mask agrees, mean |Δα| 5e-4,
+    # 99th percentile 1.6e-3); a broken low-precision path lands far outside these bounds.
+    error = np.abs(a.alpha - b.alpha)
+    assert (a.mask == b.mask).mean() > 0.99
+    assert error.mean() < 2e-3 and np.percentile(error, 99) < 1e-2
     with pytest.raises(ValueError, match="fp16.*cuda"):
         MattingEngine(model_type="tiny", random_weights_seed=0, device="cpu", precision="fp16")

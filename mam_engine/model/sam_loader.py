@@ -10,14 +10,17 @@ import importlib
 import importlib.util
 import sys
 import types
-from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Mapping
 
 import torch
 
-from mam_engine.weights.checkpoint_io import load_checkpoint_file, load_state_dict_strictly
+from mam_engine.model.sam_configs import SAM_CONFIGS
+from mam_engine.weights.checkpoint_io import (
+    load_checkpoint_file,
+    load_state_dict_strictly,
+)
 
 
 def _sam_modeling() -> types.ModuleType:
@@ -41,23 +44,6 @@ def _sam_modeling() -> types.ModuleType:
         # Leave no half package behind: a later `import segment_anything` elsewhere runs the real __init__.
         del sys.modules["segment_anything"]
 
-
-@dataclass(frozen=True)
-class SamConfig:
-    embed_dim: int
-    depth: int
-    num_heads: int
-    global_attn_indexes: tuple[int, ...]
-    decoder_mlp_dim: int = 2048
-
-
-# The official sizes (as in segment_anything.build_sam) plus "tiny", a fast random stand-in for tests.
-SAM_CONFIGS: Mapping[str, SamConfig] = {
-    "vit_b": SamConfig(768, 12, 12, (2, 5, 8, 11)),
-    "vit_l": SamConfig(1024, 24, 16, (5, 11, 17, 23)),
-    "vit_h": SamConfig(1280, 32, 16, (7, 15, 23, 31)),
-    "tiny": SamConfig(64, 2, 2, (1,), decoder_mlp_dim=256),
-}
 
 IMAGE_SIZE = 1024
 PATCH_SIZE = 16

@@ -3,8 +3,14 @@ from __future__ import annotations
 
 import importlib
 
-from mam_engine.pipelines.base import (EngineSettings, MatteResult, Pipeline, ProgressCallback, Segmentation,
-                                       StopMatte)
+from mam_engine.pipelines.base import (
+    EngineSettings,
+    MatteResult,
+    Pipeline,
+    ProgressCallback,
+    Segmentation,
+    StopMatte,
+)
 
 __all__ = ["PIPELINES", "EngineSettings", "MatteResult", "Pipeline", "ProgressCallback", "Segmentation", "StopMatte",
            "build_pipeline", "pipeline_class"]

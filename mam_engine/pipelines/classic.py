@@ -4,7 +4,12 @@ from __future__ import annotations
 import numpy as np
 
 from mam_engine.classic.grabcut import grabcut
-from mam_engine.pipelines.base import EngineSettings, Pipeline, ProgressCallback, Segmentation
+from mam_engine.pipelines.base import (
+    EngineSettings,
+    Pipeline,
+    ProgressCallback,
+    Segmentation,
+)
 from mam_engine.request import Prompt
 
 

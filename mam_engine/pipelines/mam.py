@@ -2,15 +2,18 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
-from mam_engine.model.m2m import M2M, load_m2m
-from mam_engine.model.sam_loader import build_sam, load_sam, load_sam_weights
 from mam_engine.pipelines.base import EngineSettings, ProgressCallback, Segmentation
 from mam_engine.pipelines.sam import SamPipeline
 from mam_engine.weights.catalog import find_checkpoint
+
+if TYPE_CHECKING:
+    import torch
+
+    from mam_engine.model.m2m import M2M
 
 
 class MamPipeline(SamPipeline):
@@ -18,9 +21,14 @@ class MamPipeline(SamPipeline):
     mode = "MAM (Segment Anything + Mask-to-Matte)"
 
     def random_m2m(self) -> M2M:
+        from mam_engine.model.m2m import M2M
+
         return M2M().eval()
 
     def load_networks(self, settings: EngineSettings) -> tuple[torch.nn.Module, M2M]:
+        from mam_engine.model.m2m import load_m2m
+        from mam_engine.model.sam_loader import build_sam, load_sam, load_sam_weights
+
         m2m_path = Path(settings.m2m_checkpoint or find_checkpoint("m2m", settings.model_type))
         m2m, ckpt = load_m2m(m2m_path)
         if settings.sam_checkpoint is None and ckpt.sam_state is not None and settings.model_type == "vit_b":

@@ -1,17 +1,29 @@
-"""Backend "sam": Segment Anything's mask alone (loads only the SAM checkpoint); pair it with the classic refinement."""
+"""Backend "sam": Segment Anything's mask alone (loads only the SAM checkpoint); pair it with the classic refinement.
+
+The networks are imported when a pipeline is built, not with this module, so choosing and validating by backend
+name (the CLI does it before anything loads) costs no torch import.
+"""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
-from mam_engine.model.m2m import M2M
-from mam_engine.model.predictor import MattePredictor
-from mam_engine.model.sam_loader import SAM_CONFIGS, build_sam, load_sam
-from mam_engine.pipelines.base import EngineSettings, Pipeline, ProgressCallback, Segmentation
+from mam_engine.model.sam_configs import SAM_CONFIGS
+from mam_engine.pipelines.base import (
+    EngineSettings,
+    Pipeline,
+    ProgressCallback,
+    Segmentation,
+)
 from mam_engine.request import Prompt
 from mam_engine.weights.catalog import find_checkpoint
+
+if TYPE_CHECKING:
+    import torch
+
+    from mam_engine.model.m2m import M2M
 
 
 class SamPipeline(Pipeline):
@@ -24,6 +36,11 @@ class SamPipeline(Pipeline):
             raise ValueError(f"unknown model_type {settings.model_type!r}; choose one of {', '.join(SAM_CONFIGS)}")
 
     def __init__(self, settings: EngineSettings) -> None:
+        import torch
+
+        from mam_engine.model.predictor import MattePredictor
+        from mam_engine.model.sam_loader import build_sam
+
         super().__init__(settings)
         self.info: dict[str, object] = {}
         if settings.random_weights_seed is not None:
@@ -40,6 +57,8 @@ class SamPipeline(Pipeline):
         return None
 
     def load_networks(self, settings: EngineSettings) -> tuple[torch.nn.Module, M2M | None]:
+        from mam_engine.model.sam_loader import load_sam
+
         path = Path(settings.sam_checkpoint or find_checkpoint("sam", settings.model_type))
         self.info.update(weights="checkpoints", sam_checkpoint=str(path))
         return load_sam(settings.model_type, path), None
