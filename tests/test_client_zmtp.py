@@ -10,7 +10,7 @@ from contextlib import contextmanager
 import pytest
 import zmq
 
-from plugins.mam_client.zmtp import ZmtpDealer, ZmtpError, parse_endpoint
+from plugins.mam_client.zmtp import HeartbeatTimeout, ZmtpDealer, ZmtpError, parse_endpoint
 
 BIG = 64 * 1024 * 1024
 
@@ -294,20 +294,127 @@ def test_commands_between_frames_are_handled():
             dealer.close()
 
 
-def test_pong_echoes_the_ping_context():
+@pytest.mark.parametrize("ping_body,context", [
+    (b"\x00\x0aCTX", b"CTX"),
+    (b"\x00\x3c" + bytes(range(16)), bytes(range(16))),  # TTL 6 s, the longest context RFC 37 allows
+    (b"\x00\x00", b""),                                   # no TTL, no context
+])
+def test_pong_echoes_the_ping_context(ping_body, context):
     seen = {}
 
     def script(conn):
-        handshaken(command_frame(b"PING", b"\x00\x0aCTX"))(conn)
-        seen["pong"] = conn.recv(64)
+        handshaken(command_frame(b"PING", ping_body))(conn)
+        seen["frames"] = peer_frames(conn, 1.0, stop_after=1)
 
     with raw_peer(script) as endpoint:
         dealer = ZmtpDealer.connect(endpoint, timeout=5)
         try:
             assert dealer.recv_multipart(timeout=0.5) is None  # the PING is consumed, no message
+            assert dealer.pings_answered == 1
         finally:
             dealer.close()
-    assert seen["pong"] == command_frame(b"PONG", b"CTX")
+    assert seen["frames"] == [(0x04, b"\x04PONG" + context)]
+
+
+def peer_frames(conn: socket.socket, seconds: float, answer_pings: bool = False, stop_after: int = 0) -> list:
+    """The (flags, body) frames the client sends within `seconds` (short frames only), until it hangs
+    up or `stop_after` frames came; with `answer_pings` each PING gets its PONG."""
+    conn.settimeout(0.02)
+    buf, frames = b"", []
+    end = time.monotonic() + seconds
+    while time.monotonic() < end and not (stop_after and len(frames) >= stop_after):
+        try:
+            chunk = conn.recv(4096)
+        except socket.timeout:
+            continue
+        except OSError:
+            break
+        if not chunk:
+            break
+        buf += chunk
+        while len(buf) >= 2 and len(buf) >= 2 + buf[1]:
+            assert not buf[0] & 0x02, "a long frame: not expected from the client here"
+            flags, body, buf = buf[0], buf[2:2 + buf[1]], buf[2 + buf[1]:]
+            frames.append((flags, body))
+            if answer_pings and flags & 0x04 and body.startswith(b"\x04PING"):
+                conn.sendall(command_frame(b"PONG", body[7:]))
+    return frames
+
+
+FAST = {"heartbeat_ivl": 0.1, "heartbeat_timeout": 0.4, "heartbeat_ttl": 0.5}
+
+
+def test_unanswered_pings_to_a_zmtp31_peer_end_the_wait():
+    """A peer that handshakes, then never sends another byte (a frozen process, a half-open
+    connection): PINGs go out while the client waits, and the wait ends with HeartbeatTimeout."""
+    seen = {}
+
+    def script(conn):
+        handshaken()(conn)
+        seen["frames"] = peer_frames(conn, 5)
+
+    with raw_peer(script) as endpoint:
+        dealer = ZmtpDealer.connect(endpoint, timeout=5, **FAST)
+        assert dealer.heartbeats
+        started = time.monotonic()
+        with pytest.raises(HeartbeatTimeout, match="stopped answering heartbeats") as info:
+            dealer.recv_multipart(timeout=30)
+        waited = time.monotonic() - started
+        assert dealer.closed and 0.4 <= waited < 2, waited
+        assert info.value.silent_s >= 0.4
+    pings = seen["frames"]
+    assert len(pings) >= 2 and dealer.pings_sent == len(pings)
+    assert set(pings) == {(0x04, b"\x04PING\x00\x05")}  # RFC 37: TTL in tenths of a second, empty context
+
+
+def test_answered_pings_keep_a_quiet_peer_alive():
+    """Silence with PONGs is a peer at work (a long matte), not a dead one."""
+    seen = {}
+
+    def script(conn):
+        handshaken()(conn)
+        seen["frames"] = peer_frames(conn, 1.2, answer_pings=True)
+        conn.sendall(b"\x00\x04done")
+
+    with raw_peer(script) as endpoint:
+        dealer = ZmtpDealer.connect(endpoint, timeout=5, **FAST)
+        try:
+            assert dealer.recv_multipart(timeout=1.0) is None  # 2.5 heartbeat timeouts, no error
+            assert dealer.recv_multipart(timeout=5) == [b"done"]
+        finally:
+            dealer.close()
+    assert len(seen["frames"]) >= 5
+
+
+def test_zmtp30_peer_gets_no_pings_and_its_silence_is_no_error():
+    """ZMTP 3.0 knows no PING: such a peer is never pinged nor judged by its silence."""
+    seen = {}
+
+    def script(conn):
+        conn.sendall(server_greeting(minor=0))
+        read_client_handshake(conn)
+        conn.sendall(ready_command())
+        seen["frames"] = peer_frames(conn, 1.2)
+
+    with raw_peer(script) as endpoint:
+        dealer = ZmtpDealer.connect(endpoint, timeout=5, **FAST)
+        try:
+            assert dealer.peer_version == (3, 0) and not dealer.heartbeats
+            assert dealer.recv_multipart(timeout=1.0) is None
+            assert not dealer.closed and dealer.pings_sent == 0
+        finally:
+            dealer.close()
+    assert seen["frames"] == []
+
+
+def test_heartbeats_can_be_turned_off():
+    with raw_peer(handshaken()) as endpoint:
+        dealer = ZmtpDealer.connect(endpoint, timeout=5, heartbeat_ivl=None, heartbeat_timeout=0.2)
+        try:
+            assert not dealer.heartbeats
+            assert dealer.recv_multipart(timeout=0.6) is None and dealer.pings_sent == 0
+        finally:
+            dealer.close()
 
 
 @pytest.mark.parametrize("after,match", [

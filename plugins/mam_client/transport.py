@@ -27,7 +27,7 @@ __all__ = ["CurveKeys", "Transport", "open_transport", "pure_python_forced", "PU
 PURE_PYTHON_ENV = "MAM_CLIENT_PURE_PYTHON"
 _CLOSE_LINGER_MS = 200
 _IDLE_POLL_S = 0.5        # how often the pure-Python keeper answers PINGs between calls (daemon drops us after 6 s)
-_DROP_DIAGNOSIS_S = 0.5   # after a drop, how long the pyzmq transport watches libzmq's reconnect to tell why
+_DROP_DIAGNOSIS_S = 0.6   # after a drop, how long the pyzmq transport watches libzmq's reconnect to tell why
 BytesLike = Union[bytes, bytearray, memoryview]
 
 
@@ -278,10 +278,11 @@ class PyZmqTransport(Transport):
         return after_drop
 
     def _lost(self, after_drop: List[int]) -> OSError:
-        """Why the connection dropped, judged by libzmq's reconnect right after it: refused (nobody
-        listens any more) or a fresh handshake (a new daemon) means the daemon closed it; a connection
-        the kernel accepts but nobody handshakes on, or no answer at all, means a daemon that is frozen
-        or unreachable, which is what libzmq's heartbeat timeout dropped."""
+        """Why the connection dropped, judged by libzmq's reconnect 0.1-0.2 s after it (monitor events:
+        DISCONNECTED, CONNECT_RETRIED = reconnect scheduled, then the attempt). Refused (CLOSED) or a fresh
+        handshake means the daemon closed the connection; an attempt that the kernel accepts but nobody
+        handshakes on (a stopped process), or that hangs (a network gone), means the daemon is frozen or
+        unreachable: libzmq's heartbeat timeout dropped it."""
         zmq = self._zmq
         deadline = time.monotonic() + _DROP_DIAGNOSIS_S
         events = list(after_drop)
@@ -289,8 +290,8 @@ class PyZmqTransport(Transport):
             for event in events:
                 if event == zmq.EVENT_HANDSHAKE_SUCCEEDED:
                     self._connected = True
-                    return ConnectionResetError("the daemon closed the connection (a new daemon answers there now)")
-                if event in (zmq.EVENT_CONNECT_RETRIED, zmq.EVENT_CLOSED, zmq.EVENT_DISCONNECTED):
+                    return ConnectionResetError("the daemon closed the connection")
+                if event in (zmq.EVENT_CLOSED, zmq.EVENT_DISCONNECTED):
                     return ConnectionResetError("the daemon closed the connection")
             remaining_ms = int((deadline - time.monotonic()) * 1000)
             if remaining_ms <= 0 or not self._monitor.poll(remaining_ms):
