@@ -85,3 +85,33 @@ def test_idle_connections_outlive_the_daemons_heartbeat_timeout(heartbeat_daemon
                 silent.recv_multipart(timeout=5)  # the PINGs it got, then the daemon's hang-up
         finally:
             silent.close()
+
+
+def test_heartbeat_thread_ends_with_its_transport():
+    """The pure-Python transport's keeper thread ends on close(), and also when a transport that was never
+    closed is garbage-collected (it holds the transport weakly)."""
+    import gc
+
+    import zmq
+
+    from plugins.mam_client.transport import PurePythonTransport
+
+    ctx = zmq.Context()
+    router = ctx.socket(zmq.ROUTER)
+    router.setsockopt(zmq.LINGER, 0)
+    endpoint = f"tcp://127.0.0.1:{router.bind_to_random_port('tcp://127.0.0.1')}"
+    try:
+        closed = PurePythonTransport(endpoint, connect_timeout=5)
+        keeper = closed._keeper
+        assert keeper is not None and keeper.is_alive()
+        closed.close()
+        assert not keeper.is_alive()
+
+        dropped = PurePythonTransport(endpoint, connect_timeout=5)
+        keeper = dropped._keeper
+        del dropped
+        gc.collect()
+        keeper.join(5)
+        assert not keeper.is_alive()
+    finally:
+        ctx.destroy(linger=0)

@@ -15,6 +15,7 @@ import collections
 import os
 import threading
 import time
+import weakref
 from dataclasses import dataclass
 from typing import Any, Callable, List, Optional, Sequence, Union
 
@@ -119,26 +120,28 @@ class PurePythonTransport(Transport):
         self._stop = threading.Event()
         self._keeper: Optional[threading.Thread] = None
         if self._dealer.heartbeats:
-            self._keeper = threading.Thread(target=self._keep_alive, name="mam-client-heartbeat", daemon=True)
+            # The thread holds the transport weakly: a client dropped without close() still lets it go.
+            self._keeper = threading.Thread(target=_keep_alive, args=(weakref.ref(self), self._stop),
+                                            name="mam-client-heartbeat", daemon=True)
             self._keeper.start()
 
-    def _keep_alive(self) -> None:
-        while not self._stop.wait(_IDLE_POLL_S):
-            if not self._lock.acquire(blocking=False):
-                continue  # a call is using the connection, and answers PINGs itself
-            try:
-                if self._dealer.closed:
-                    return
-                while True:
-                    message = self._dealer.recv_multipart(timeout=0)
-                    if message is None:
-                        break
-                    self._inbox.append(message)
-            except OSError as exc:
-                self._broken = exc
-                return
-            finally:
-                self._lock.release()
+    def _service(self) -> bool:
+        """Between calls: answer PINGs, send ours, keep messages for the next recv; False once done."""
+        if not self._lock.acquire(blocking=False):
+            return True  # a call is using the connection, and answers PINGs itself
+        try:
+            if self._dealer.closed:
+                return False
+            while True:
+                message = self._dealer.recv_multipart(timeout=0)
+                if message is None:
+                    return True
+                self._inbox.append(message)
+        except OSError as exc:
+            self._broken = exc
+            return False
+        finally:
+            self._lock.release()
 
     def send(self, frames: Sequence[BytesLike], timeout: Optional[float]) -> None:
         with self._lock:
@@ -172,6 +175,14 @@ class PurePythonTransport(Transport):
             self._keeper.join(5)
         with self._lock:
             self._dealer.close()
+
+
+def _keep_alive(ref: "weakref.ref[PurePythonTransport]", stop: threading.Event) -> None:
+    while not stop.wait(_IDLE_POLL_S):
+        transport = ref()
+        if transport is None or not transport._service():
+            return
+        del transport
 
 
 class PyZmqTransport(Transport):
