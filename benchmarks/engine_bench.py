@@ -1,4 +1,4 @@
-"""`python -m mam_engine.bench`: the reference MAM path against the fast path on one image, in one process.
+"""`python benchmarks/engine_bench.py`: the reference MAM path against the fast path on one image, in one process.
 
 Prints per-stage medians, the ratios the speed goals are stated in, peak memory and the largest alpha difference
 between the paths. No weights here? Seeded random weights of the real architecture time the same; their masks are
@@ -19,10 +19,10 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .embedding_cache import image_digest
-from .engine import MattingEngine, _Decoded
-from .image_io import read_rgb
-from .prompt import make_prompt
+from mam_engine import MattingEngine
+from mam_engine.image_io import read_rgb
+from mam_engine.model.predictor import MaskPrediction
+from mam_engine.request import check_request
 
 DEFAULT_IMAGE = Path(__file__).resolve().parents[2] / "shared" / "data" / "sam-notebook-images" / "truck.jpg"
 
@@ -68,30 +68,25 @@ def _synthetic_window_time(engine: MattingEngine, image: np.ndarray, coverage: f
     yy, xx = np.mgrid[0:h, 0:w]
     r = np.sqrt(coverage / np.pi)
     post = ((yy / h - 0.5) ** 2 + (xx / w - 0.5) ** 2) < r * r
-    engine.matte(image, box=(w * 0.3, h * 0.3, w * 0.7, h * 0.7))
-    encoded = engine.cache.get(image_digest(image))
+    predictor = engine.pipeline.predictor
+    encoded = predictor.set_image(image)
     guide = torch.tensor(np.asarray(Image.fromarray(post.astype(np.uint8) * 255).resize(encoded.frame.resized[::-1])))
     grid = torch.zeros(1, 1, 1024, 1024)
     grid[0, 0, : guide.shape[0], : guide.shape[1]] = (guide > 127).float()
-    grid = torch.nn.functional.interpolate(grid, size=(256, 256), mode="nearest").to(engine.device)
-    decoded = _Decoded(guide=grid, post=post, score=1.0)
+    grid = torch.nn.functional.interpolate(grid, size=(256, 256), mode="nearest").to(predictor.device)
+    prediction = MaskPrediction(guide=grid, mask=post, score=1.0)
+    prompt = check_request(w, h, box=(w * 0.3, h * 0.3, w * 0.7, h * 0.7)).prompt
     times = []
     for _ in range(runs):
         t0 = time.perf_counter()
-        with torch.inference_mode():
-            engine._decode(encoded, _prompt_for(image))
-            engine._matte_region(encoded, decoded, "alpha", {}, lambda s, f: None)
+        predictor.predict_mask(encoded, prompt)
+        predictor.matte(encoded, prediction, "alpha")
         times.append(time.perf_counter() - t0)
     return _median(times)
 
 
-def _prompt_for(image: np.ndarray):
-    h, w = image.shape[:2]
-    return make_prompt(image.shape, box=(w * 0.3, h * 0.3, w * 0.7, h * 0.7))
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m mam_engine.bench", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python benchmarks/engine_bench.py", description=__doc__.splitlines()[0])
     p.add_argument("--image", help=f"photo to use (default {DEFAULT_IMAGE.name} from ../shared/data)")
     p.add_argument("--size", type=int, default=1024, help="long side the photo is resized to (default 1024)")
     p.add_argument("--model-type", default="vit_b")
@@ -117,7 +112,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     fast = engine("fast", 1 << 30, args.precision)
     print(f"machine: {platform.machine()} {platform.processor() or ''} {os.cpu_count()} cpus, "
-          f"torch {torch.__version__} ({torch.get_num_threads()} threads), device {fast.device}")
+          f"torch {torch.__version__} ({torch.get_num_threads()} threads), device {fast.pipeline.predictor.device}")
     print(f"fast path precision: {args.precision}")
     print(f"model: {args.model_type}, weights: {'checkpoints' if seed is None else 'seeded random (seed 0)'}")
     print(f"image: {described}")
@@ -125,7 +120,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     first = []
     for prompt in prompts[: args.runs]:
-        fast.cache.clear()
+        fast.pipeline.predictor.cache.clear()
         first.append(fast.matte(image, **prompt))
     re = [fast.matte(image, **prompt) for prompt in prompts[: args.reprompts]]
     first_t, re_t = _median([r.timings["total"] for r in first]), _median([r.timings["total"] for r in re])
@@ -147,7 +142,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"max |alpha(reference) - alpha(fast)| over {len(diffs)} prompts: {max(diffs):.2e}")
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak resident memory: {peak_mb:.0f} MiB" + (
-        f", CUDA peak {torch.cuda.max_memory_allocated() / 2**20:.0f} MiB" if fast.device.type == "cuda" else ""))
+        f", CUDA peak {torch.cuda.max_memory_allocated() / 2**20:.0f} MiB" if fast.pipeline.predictor.device.type == "cuda" else ""))
     return 0
 
 

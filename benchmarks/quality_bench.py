@@ -1,9 +1,9 @@
 """Quality benchmarks on real ground truth (a command that prints tables, not a test).
 
-    python -m mam_engine.quality_bench refine      # refinement methods × coarse-mask variants, alphamatting-lowres
-    python -m mam_engine.quality_bench grabcut     # classic backend IoU from GT boxes, coco-tiny
-    python -m mam_engine.quality_bench foreground  # decontamination colour error, alphamatting-lowres
-    python -m mam_engine.quality_bench large       # refinement time and peak memory on a 24-MP canvas
+    python benchmarks/quality_bench.py refine      # refinement methods × coarse-mask variants, alphamatting-lowres
+    python benchmarks/quality_bench.py grabcut     # classic backend IoU from GT boxes, coco-tiny
+    python benchmarks/quality_bench.py foreground  # decontamination colour error, alphamatting-lowres
+    python benchmarks/quality_bench.py large       # refinement time and peak memory on a 24-MP canvas
 
 Data default: ../shared/data next to the repository (see its README); --data overrides.
 """
@@ -20,9 +20,10 @@ from typing import Callable
 import cv2
 import numpy as np
 
-from . import coarse_masks, metrics, refine_classic
-from .foreground import estimate_foreground
-from .segment_classic import grabcut
+from mam_engine.classic import refine as refine_classic
+from mam_engine.evaluation import coarse_masks, metrics
+from mam_engine.classic.foreground import estimate_foreground
+from mam_engine.classic.grabcut import grabcut
 
 DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 METRIC_NAMES = ("SAD", "MSE", "Grad", "Conn")
@@ -223,7 +224,7 @@ def bench_large(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m mam_engine.quality_bench", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python benchmarks/quality_bench.py", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="the shared data folder")
     sub = parser.add_subparsers(dest="command", required=True)

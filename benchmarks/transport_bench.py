@@ -4,7 +4,7 @@ Starts a real daemon process (random weights, so no checkpoints are needed), sen
 over TCP loopback as raw frames and compares the client's wall-clock round trip with the engine's own
 `timings["total"]`. Everything outside the engine — upload, digest check, pixel conversion, queue
 hand-off, alpha quantisation, download — is "transport overhead". Each repeat uses fresh pixels, so
-no cache is hit. Usage: python -m server.bench_transport [--sizes 1024 4096 8192] [--model-type tiny]
+no cache is hit. Usage: python benchmarks/transport_bench.py [--sizes 1024 4096 8192] [--model-type tiny]
 """
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ def _free_port() -> int:
 
 def _start_daemon(endpoint: str, model_type: str, log_path: Path) -> subprocess.Popen:
     log = open(log_path, "wb")
-    return subprocess.Popen([sys.executable, "-m", "server.main", "--endpoint", endpoint, "--model-type", model_type,
+    return subprocess.Popen([sys.executable, "-m", "mam_server.main", "--endpoint", endpoint, "--model-type", model_type,
                              "--random-weights", "0", "--device", "cpu", "--log-level", "WARNING"],
                             cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
 

@@ -2,7 +2,14 @@ import numpy as np
 import pytest
 import torch
 
-from mam_engine.model.preprocess import PIXEL_MEAN, PIXEL_STD, Frame, mask_to_model_frame, model_input, validate_image
+from mam_engine.model.preprocess import (
+    PIXEL_MEAN,
+    PIXEL_STD,
+    Frame,
+    mask_to_model_frame,
+    model_input,
+)
+from mam_engine.request import RequestError, check_image_array
 
 
 @pytest.mark.parametrize(
@@ -38,7 +45,17 @@ def test_mask_lands_in_the_padded_frame():
     assert grid[:100, :].min() > 0.99 and grid[140:, :].max() == 0.0
 
 
-@pytest.mark.parametrize("bad", [np.zeros((5, 5), np.uint8), np.zeros((5, 5, 4), np.uint8), np.zeros((5, 5, 3), np.float32)])
-def test_bad_images_are_named(bad):
-    with pytest.raises(ValueError, match="H×W×3 uint8"):
-        validate_image(bad)
+@pytest.mark.parametrize("bad, message", [
+    (np.zeros((5, 5), np.uint8), "H×W×3 uint8"), (np.zeros((5, 5, 4), np.uint8), "H×W×3 uint8"),
+    (np.zeros((5, 5, 3), np.float32), "H×W×3 uint8"), (np.zeros((0, 5, 3), np.uint8), "image.height"),
+    ([[1, 2, 3]], "numpy array"),
+])
+def test_bad_images_are_named(bad, message):
+    with pytest.raises(RequestError, match=message):
+        check_image_array(bad)
+
+
+@pytest.mark.parametrize("hw, resized", [((1, 4000), (1, 1024)), ((4000, 1), (1024, 1)), ((3, 4000), (1, 1024)),
+                                         ((1200, 1800), (683, 1024))])
+def test_the_model_frame_keeps_at_least_one_row_and_column(hw, resized):
+    assert Frame.for_size(*hw).resized == resized

@@ -38,15 +38,6 @@ class Frame:
         return out
 
 
-def validate_image(image: np.ndarray) -> None:
-    if not isinstance(image, np.ndarray):
-        raise TypeError(f"image must be a numpy array, got {type(image).__name__}")
-    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-        raise ValueError(f"image must be an H×W×3 uint8 RGB array, got shape {image.shape} dtype {image.dtype}")
-    if image.shape[0] < 1 or image.shape[1] < 1:
-        raise ValueError(f"image is empty: shape {image.shape}")
-
-
 def resize_longest(image: np.ndarray, frame: Frame) -> np.ndarray:
     newh, neww = frame.resized
     if (newh, neww) == image.shape[:2]:
