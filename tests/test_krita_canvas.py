@@ -1,13 +1,13 @@
 """What pixels the Krita plugin sends: colour model/depth -> protocol format, and which layer they come from."""
 import pytest
 
-from plugins.krita.mam_krita.pixel_formats import UnsupportedColorSpace, expected_size, protocol_format
+from plugins.krita.mam_krita.pixel_formats import UnsupportedColorSpace, expected_size, wire_format_for
 
 
 @pytest.mark.parametrize("depth,name,bpp", [("U8", "BGRA8", 4), ("U16", "BGRA16", 8),
                                             ("F16", "RGBAF16", 8), ("F32", "RGBAF32", 16)])
 def test_rgba_depths(depth, name, bpp):
-    fmt = protocol_format("RGBA", depth)
+    fmt = wire_format_for("RGBA", depth)
     assert (fmt.name, fmt.bytes_per_pixel) == (name, bpp)
     assert expected_size(fmt, 3, 5) == 15 * bpp
 
@@ -15,7 +15,7 @@ def test_rgba_depths(depth, name, bpp):
 @pytest.mark.parametrize("model,depth", [("GRAYA", "U8"), ("CMYKA", "U16"), ("LABA", "F32"), ("RGBA", "U32")])
 def test_other_spaces_name_the_problem(model, depth):
     with pytest.raises(UnsupportedColorSpace, match=f"{model}/{depth}.*Convert Image Color Space"):
-        protocol_format(model, depth)
+        wire_format_for(model, depth)
 
 
 @pytest.mark.parametrize("source,name,kind,expect", [

@@ -21,7 +21,7 @@ from .errors import DaemonTimeout, DaemonUnavailable, MamError, MatteCancelled, 
 from .msgpack_lite import MsgpackError
 from .transport import CurveKeys, HeartbeatTimeout, Transport, open_transport
 
-__all__ = ["MamClient", "MatteResult", "DEFAULT_ENDPOINT", "PROTOCOL_VERSION", "BYTES_PER_PIXEL"]
+__all__ = ["MamClient", "DaemonMatte", "DEFAULT_ENDPOINT", "PROTOCOL_VERSION", "BYTES_PER_PIXEL"]
 
 PROTOCOL_VERSION = 1
 DEFAULT_ENDPOINT = "tcp://127.0.0.1:5757"
@@ -40,8 +40,9 @@ ProgressCallback = Callable[[str, float], Any]
 
 
 @dataclass
-class MatteResult:
-    """The daemon's answer: `alpha` holds `height` rows of `width` samples, 1 byte each (depth 8)
+class DaemonMatte:
+    """The daemon's decoded reply to one matte (not mam_engine's MatteResult, which holds a float array):
+    `alpha` holds `height` rows of `width` samples, 1 byte each (depth 8)
     or 2 little-endian bytes (depth 16), placed at (x, y) in the image (non-zero only with crop).
     `sent_pixels` says whether this call uploaded the canvas (False: the daemon reused it by digest).
     `foreground` (with matte(foreground=True)): `height` rows of `width` RGB8 pixels, no padding, over the same
@@ -146,7 +147,7 @@ class MamClient:
               mask: Optional[BytesLike] = None, guidance: str = "alpha", depth: int = 8, crop: bool = False,
               on_progress: Optional[ProgressCallback] = None, cancel_event: Optional[threading.Event] = None,
               timeout: Optional[float] = None, request_id: Optional[str] = None, refine: Optional[str] = None,
-              refine_band: Optional[int] = None, foreground: bool = False) -> MatteResult:
+              refine_band: Optional[int] = None, foreground: bool = False) -> DaemonMatte:
         """Matte the subject that `box` / `points` ([x, y, label], label 1 = foreground) / `mask` pick.
 
         `pixels`: `height` rows of `stride` bytes (default width × bytes per pixel) in `fmt`
@@ -475,7 +476,7 @@ def _matte_frames(pixels: Optional[memoryview], mask: Optional[memoryview]) -> T
 
 
 def _matte_result(rid: str, header: Dict[str, Any], frames: List[bytes], sent_pixels: bool,
-                  foreground: bool) -> MatteResult:
+                  foreground: bool) -> DaemonMatte:
     width, height, depth = header.get("width"), header.get("height"), header.get("depth")
     if not (isinstance(width, int) and isinstance(height, int) and depth in (8, 16)):
         raise MamError("bad_reply", f"result for {rid} lacks a valid width/height/depth", rid)
@@ -490,7 +491,7 @@ def _matte_result(rid: str, header: Dict[str, Any], frames: List[bytes], sent_pi
     if foreground and len(frames[1]) != width * height * FOREGROUND_BYTES_PER_PIXEL:
         raise MamError("bad_reply", f"foreground frame is {len(frames[1])} bytes; {width}x{height} RGB8 = "
                                     f"{width * height * FOREGROUND_BYTES_PER_PIXEL} expected", rid)
-    return MatteResult(request_id=rid, width=width, height=height, x=int(header.get("x", 0)),
+    return DaemonMatte(request_id=rid, width=width, height=height, x=int(header.get("x", 0)),
                        y=int(header.get("y", 0)), depth=depth, score=float(header.get("score", 0.0)),
                        alpha=bytes(frames[0]), digest=str(header.get("digest", "")),
                        timings=dict(header.get("timings") or {}), notes=list(header.get("notes") or []),

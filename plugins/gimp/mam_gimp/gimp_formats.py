@@ -18,7 +18,7 @@ _COMPONENTS = ("U8", "U16", "U32", "HALF", "FLOAT", "DOUBLE")
 
 
 @dataclass(frozen=True)
-class PixelFormat:
+class PrecisionPlan:
     """How one image precision is read, sent and answered."""
 
     read_babl: str        # babl format the layer's buffer is read in (perceptual R'G'B'A: what the model sees)
@@ -27,10 +27,10 @@ class PixelFormat:
     alpha_depth: int      # 8 or 16: the depth asked of the daemon
 
 
-_U8 = PixelFormat("R'G'B'A u8", "RGBA8", 4, 8)
-_U16 = PixelFormat("R'G'B'A u16", "RGBA16", 8, 16)
-_HALF = PixelFormat("R'G'B'A half", "RGBAF16", 8, 16)
-_FLOAT = PixelFormat("R'G'B'A float", "RGBAF32", 16, 16)
+_U8 = PrecisionPlan("R'G'B'A u8", "RGBA8", 4, 8)
+_U16 = PrecisionPlan("R'G'B'A u16", "RGBA16", 8, 16)
+_HALF = PrecisionPlan("R'G'B'A half", "RGBAF16", 8, 16)
+_FLOAT = PrecisionPlan("R'G'B'A float", "RGBAF32", 16, 16)
 _GRAY_MODELS = ("Y", "Y'", "Y~")
 
 _BY_COMPONENT = {"U8": _U8, "U16": _U16, "U32": _FLOAT, "HALF": _HALF, "FLOAT": _FLOAT, "DOUBLE": _FLOAT}
@@ -46,7 +46,7 @@ def precision_component(precision_name: str) -> str:
     raise ValueError(f"unknown GIMP precision {precision_name!r}")
 
 
-def pixel_format_for(precision_name: str) -> PixelFormat:
+def precision_plan_for(precision_name: str) -> PrecisionPlan:
     """The reading/writing plan for an image of the given Gimp.Precision (value name or nick)."""
     return _BY_COMPONENT[precision_component(precision_name)]
 

@@ -30,8 +30,11 @@ class LayerRect:
 
 
 @dataclass(frozen=True)
-class Prompt:
-    """A prompt in layer coordinates, ready for the client's matte() call."""
+class CanvasPrompt:
+    """What the canvas (selection, paths) asks for, in layer coordinates, ready for the client's matte() call.
+
+    Not mam_engine's Prompt (the validated request the model runs on): this is the plug-in's side.
+    """
 
     box: Optional[tuple[int, int, int, int]]
     points: list[tuple[float, float, int]] = field(default_factory=list)
@@ -81,7 +84,7 @@ def build_prompt(layer: LayerRect,
                  selection_bounds: Optional[tuple[int, int, int, int]],
                  foreground: Iterable[Point] = (),
                  background: Iterable[Point] = (),
-                 refine_selection: bool = False) -> Prompt:
+                 refine_selection: bool = False) -> CanvasPrompt:
     """The prompt for `layer` from the selection bounds (image coords, x2/y2 exclusive; None when
     nothing is selected) and path anchors (image coords).
 
@@ -98,5 +101,5 @@ def build_prompt(layer: LayerRect,
                           "background.")
     if refine_selection and box is None:
         raise PromptError("\"Refine the selection\" needs a selection to refine.")
-    return Prompt(box=box, points=fg + bg, use_mask=refine_selection,
-                  dropped_points=fg_dropped + bg_dropped)
+    return CanvasPrompt(box=box, points=fg + bg, use_mask=refine_selection,
+                        dropped_points=fg_dropped + bg_dropped)

@@ -18,11 +18,11 @@ gi.require_version("Gegl", "0.4")
 from gi.repository import Babl, Gegl, Gimp, GLib, GObject  # noqa: E402
 
 from gimp_cutout import rgba_from_matte  # noqa: E402
-from gimp_formats import PixelFormat, gray_format_like, pixel_format_for  # noqa: E402
+from gimp_formats import PrecisionPlan, gray_format_like, precision_plan_for  # noqa: E402
 from gimp_messages import (GUIDANCE_CHOICES, RefineEdgesUnavailable, mask_exists_in_batch, needs_rgb_image,  # noqa: E402
                            progress_label, refine_edges_not_offered, refine_edges_offered, refine_edges_option,
                            replace_mask_question)
-from gimp_prompt import LayerRect, Prompt, PromptError, bezier_anchors, build_prompt, is_background_path  # noqa: E402
+from gimp_prompt import CanvasPrompt, LayerRect, PromptError, bezier_anchors, build_prompt, is_background_path  # noqa: E402
 from mam_client import DaemonTimeout, DaemonUnavailable, MamClient, MamError  # noqa: E402
 
 PROC_MASK = "plug-in-mam-add-layer-mask"
@@ -70,7 +70,7 @@ def _path_anchors(paths: list) -> list[tuple[float, float]]:
     return anchors
 
 
-def _prompt_for(image: Gimp.Image, layer: Gimp.Layer, refine_selection: bool) -> Prompt:
+def _prompt_for(image: Gimp.Image, layer: Gimp.Layer, refine_selection: bool) -> CanvasPrompt:
     _, non_empty, x1, y1, x2, y2 = Gimp.Selection.bounds(image)
     foreground = [p for p in image.get_selected_paths() if not is_background_path(p.get_name())]
     background = [p for p in image.get_paths() if is_background_path(p.get_name())]
@@ -81,7 +81,8 @@ def _prompt_for(image: Gimp.Image, layer: Gimp.Layer, refine_selection: bool) ->
         raise UserFacingError(str(exc)) from exc
 
 
-def _read_inputs(image: Gimp.Image, layer: Gimp.Layer, fmt: PixelFormat, prompt: Prompt) -> tuple[bytes, bytes | None]:
+def _read_inputs(image: Gimp.Image, layer: Gimp.Layer, fmt: PrecisionPlan,
+                 prompt: CanvasPrompt) -> tuple[bytes, bytes | None]:
     """The layer's pixels in `fmt`, and the selection over the layer's rectangle with "Refine the selection"."""
     rect = _layer_rect(layer)
     pixels = layer.get_buffer().get(Gegl.Rectangle.new(0, 0, rect.width, rect.height), 1.0,
@@ -95,8 +96,8 @@ def _read_inputs(image: Gimp.Image, layer: Gimp.Layer, fmt: PixelFormat, prompt:
     return bytes(pixels), (bytes(mask) if mask is not None else None)
 
 
-def _request_matte(endpoint: str, guidance: str, layer: Gimp.Layer, fmt: PixelFormat, pixels: bytes,
-                   mask: bytes | None, prompt: Prompt, foreground: bool, refine_edges: bool):
+def _request_matte(endpoint: str, guidance: str, layer: Gimp.Layer, fmt: PrecisionPlan, pixels: bytes,
+                   mask: bytes | None, prompt: CanvasPrompt, foreground: bool, refine_edges: bool):
     width, height = layer.get_width(), layer.get_height()
     Gimp.progress_init("Matting Anything: connecting")
     try:
@@ -219,7 +220,7 @@ def _ask_daemon(image: Gimp.Image, layer: Gimp.Layer, config: Gimp.ProcedureConf
     prompt = _prompt_for(image, layer, config.get_property("refine-selection"))
     if prompt.dropped_points:
         Gimp.message(f"Matting Anything: {prompt.dropped_points} path anchor(s) outside the layer were left out.")
-    fmt = pixel_format_for(image.get_precision().value_name)
+    fmt = precision_plan_for(image.get_precision().value_name)
     pixels, mask = _read_inputs(image, layer, fmt, prompt)
     return _request_matte(config.get_property("endpoint"), config.get_property("guidance"),
                           layer, fmt, pixels, mask, prompt, foreground, config.get_property("refine-edges"))

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from .pixel_formats import expected_size, protocol_format
+from .pixel_formats import expected_size, wire_format_for
 from .prompts import is_points_layer
 
 
@@ -39,10 +39,10 @@ def read_canvas(doc, node, source: str) -> Canvas:
     width, height = doc.width(), doc.height()
     doc.waitForDone()
     if source == "merged" or node is None:
-        fmt = protocol_format(doc.colorModel(), doc.colorDepth())
+        fmt = wire_format_for(doc.colorModel(), doc.colorDepth())
         data = doc.pixelData(0, 0, width, height)
     else:
-        fmt = protocol_format(node.colorModel(), node.colorDepth())
+        fmt = wire_format_for(node.colorModel(), node.colorDepth())
         # A paint layer's own pixels (its masks, e.g. an earlier matte, left out); other layer
         # kinds (groups, vector, fill) only have pixels as a rendered projection.
         if node.type() == "paintlayer":

@@ -15,7 +15,7 @@ from PyQt5.QtWidgets import QMessageBox
 from . import apply as applying
 from .canvas import effective_source, read_canvas, source_layer
 from .document_prompt import collect_prompt
-from .pixel_formats import UnsupportedColorSpace, protocol_format
+from .pixel_formats import UnsupportedColorSpace, wire_format_for
 from .prompts import PromptError
 from .settings import Settings, SettingsError, load, start_hint
 from .worker import CANCELLED, UNAVAILABLE, MatteWorker, shared_client
@@ -70,7 +70,7 @@ class MatteController(QObject):
             if target == MASK and (layer is None or note):
                 return self._refuse("Select the layer that should get the transparency mask.")
             if target == SUBJECT_LAYER:   # the new layer takes the document's colour space: refuse early
-                protocol_format(doc.colorModel(), doc.colorDepth())
+                wire_format_for(doc.colorModel(), doc.colorDepth())
             prompt = collect_prompt(doc, settings.refine_selection)
             canvas = read_canvas(doc, layer, source)
         except (PromptError, UnsupportedColorSpace, SettingsError, ValueError) as exc:

@@ -1,7 +1,7 @@
 """Collect the prompt from a Krita document: global selection and shapes on the point layers."""
 from __future__ import annotations
 
-from .prompts import Prompt, ShapeInfo, build_prompt, is_points_layer
+from .prompts import CanvasPrompt, ShapeInfo, build_prompt, is_points_layer
 
 
 def _walk(node):
@@ -30,7 +30,7 @@ def selection_bytes(doc):
     return bytes(sel.pixelData(0, 0, doc.width(), doc.height()))
 
 
-def collect_prompt(doc, refine_selection: bool) -> Prompt:
+def collect_prompt(doc, refine_selection: bool) -> CanvasPrompt:
     """The prompt for `doc`; prompts.PromptError when it has neither a selection nor points."""
     return build_prompt(selection_bytes(doc), point_shapes(doc), doc.width(), doc.height(),
                         doc.xRes(), doc.yRes(), refine_selection)

@@ -9,7 +9,9 @@ from __future__ import annotations
 from typing import NamedTuple
 
 
-class PixelFormat(NamedTuple):
+class WireFormat(NamedTuple):
+    """How a Krita canvas travels: the protocol's pixel format name and its bytes per pixel."""
+
     name: str             # the protocol's format name
     bytes_per_pixel: int
 
@@ -19,14 +21,14 @@ class UnsupportedColorSpace(ValueError):
 
 
 _FORMATS = {
-    ("RGBA", "U8"): PixelFormat("BGRA8", 4),
-    ("RGBA", "U16"): PixelFormat("BGRA16", 8),
-    ("RGBA", "F16"): PixelFormat("RGBAF16", 8),
-    ("RGBA", "F32"): PixelFormat("RGBAF32", 16),
+    ("RGBA", "U8"): WireFormat("BGRA8", 4),
+    ("RGBA", "U16"): WireFormat("BGRA16", 8),
+    ("RGBA", "F16"): WireFormat("RGBAF16", 8),
+    ("RGBA", "F32"): WireFormat("RGBAF32", 16),
 }
 
 
-def protocol_format(color_model: str, color_depth: str) -> PixelFormat:
+def wire_format_for(color_model: str, color_depth: str) -> WireFormat:
     """Map Krita's colorModel()/colorDepth() ids to the wire format of the same bytes."""
     try:
         return _FORMATS[(color_model, color_depth)]
@@ -38,6 +40,6 @@ def protocol_format(color_model: str, color_depth: str) -> PixelFormat:
         ) from None
 
 
-def expected_size(fmt: PixelFormat, width: int, height: int) -> int:
+def expected_size(fmt: WireFormat, width: int, height: int) -> int:
     """Byte count of a tightly packed width x height buffer, to catch short reads early."""
     return fmt.bytes_per_pixel * width * height

@@ -142,8 +142,10 @@ def points_from_shapes(shapes: Iterable[ShapeInfo], dpi_x: float, dpi_y: float,
 
 
 @dataclass(frozen=True)
-class Prompt:
-    """What one matte request asks for, in image pixels."""
+class CanvasPrompt:
+    """What the canvas (selection, point shapes) asks for in one matte request, in image pixels.
+
+    Not mam_engine's Prompt (the validated request the model runs on): this is the plugin's side."""
     box: Optional[Box]
     points: list[Point]
     mask: Optional[bytes]
@@ -151,7 +153,7 @@ class Prompt:
 
 
 def build_prompt(selection: Optional[bytes], shapes: Iterable[ShapeInfo], width: int, height: int,
-                 dpi_x: float, dpi_y: float, refine_selection: bool) -> Prompt:
+                 dpi_x: float, dpi_y: float, refine_selection: bool) -> CanvasPrompt:
     """Combine selection and point shapes into one prompt; PromptError when there is nothing to go on.
 
     The selection's bounding box is the box; with `refine_selection` the selection itself goes along
@@ -164,4 +166,4 @@ def build_prompt(selection: Optional[bytes], shapes: Iterable[ShapeInfo], width:
         raise PromptError("Nothing to matte: make a selection around the subject, or draw points on a vector "
                           "layer named \"MAM points\" (red-filled or on \"MAM background\" = background).")
     mask = mask_from_selection(selection, width, height) if refine_selection and box is not None else None
-    return Prompt(box, points, mask, notes)
+    return CanvasPrompt(box, points, mask, notes)

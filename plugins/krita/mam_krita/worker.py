@@ -38,7 +38,7 @@ class MatteWorker(QThread):
     """Runs MamClient.matte in its own thread; results come back as queued signals."""
 
     progress = pyqtSignal(str, float)
-    succeeded = pyqtSignal(object)          # mam_client.MatteResult
+    succeeded = pyqtSignal(object)          # mam_client.DaemonMatte
     failed = pyqtSignal(str, str)           # kind, message
 
     def __init__(self, client: MamClient, timeout_s: float, canvas, prompt, guidance: str, foreground: bool = False,
