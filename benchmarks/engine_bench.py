@@ -141,8 +141,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         diffs = [float(np.abs(a.alpha - b.alpha).max()) for a, b in zip(refs, first)]
         print(f"max |alpha(reference) - alpha(fast)| over {len(diffs)} prompts: {max(diffs):.2e}")
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    on_cuda = fast.pipeline.predictor.device.type == "cuda"
     print(f"peak resident memory: {peak_mb:.0f} MiB" + (
-        f", CUDA peak {torch.cuda.max_memory_allocated() / 2**20:.0f} MiB" if fast.pipeline.predictor.device.type == "cuda" else ""))
+        f", CUDA peak {torch.cuda.max_memory_allocated() / 2**20:.0f} MiB" if on_cuda else ""))
     return 0
 
 

@@ -21,9 +21,9 @@ import cv2
 import numpy as np
 
 from mam_engine.classic import refine as refine_classic
-from mam_engine.evaluation import coarse_masks, metrics
 from mam_engine.classic.foreground import estimate_foreground
 from mam_engine.classic.grabcut import grabcut
+from mam_engine.evaluation import coarse_masks, metrics
 
 DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 METRIC_NAMES = ("SAD", "MSE", "Grad", "Conn")
@@ -218,7 +218,8 @@ def bench_large(args: argparse.Namespace) -> None:
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     mp = h * w / 1e6
     print(f"\n## classic refinement on a {w}×{h} ({mp:.1f} MP) canvas ({name} upscaled)\n")
-    print(f"band {r.band} px, {r.unknown_pixels / 1e6:.2f} M unknown pixels, {seconds:.1f} s = {seconds / mp:.2f} s/MP, "
+    print(f"band {r.band} px, {r.unknown_pixels / 1e6:.2f} M unknown pixels, "
+          f"{seconds:.1f} s = {seconds / mp:.2f} s/MP, "
           f"peak RSS {peak:.0f} MiB (inputs already loaded: {before:.0f} MiB), "
           f"SAD binary {metrics.sad(mask, big_gt):.1f} → {metrics.sad(r.alpha, big_gt):.1f}, notes {r.notes}")
 

@@ -35,8 +35,9 @@ def _free_port() -> int:
 
 def _start_daemon(endpoint: str, model_type: str, log_path: Path) -> subprocess.Popen:
     log = open(log_path, "wb")
-    return subprocess.Popen([sys.executable, "-m", "mam_server.main", "--endpoint", endpoint, "--model-type", model_type,
-                             "--random-weights", "0", "--device", "cpu", "--log-level", "WARNING"],
+    return subprocess.Popen([sys.executable, "-m", "mam_server.main", "--endpoint", endpoint,
+                             "--model-type", model_type, "--random-weights", "0", "--device", "cpu",
+                             "--log-level", "WARNING"],
                             cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
 
 

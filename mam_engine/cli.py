@@ -46,7 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="mam (default), sam (SAM's mask only) or classic (GrabCut, no weights needed)")
     p.add_argument("--refine", choices=REFINE_METHODS, help="re-solve the edge band at full resolution")
     p.add_argument("--refine-band", type=int, help="half-width in px of the re-solved band (default: from the image)")
-    p.add_argument("--model-type", default="vit_b", help="vit_b (default), vit_l, vit_h; tiny only with --random-weights")
+    p.add_argument("--model-type", default="vit_b",
+                   help="vit_b (default), vit_l, vit_h; tiny only with --random-weights")
     p.add_argument("--sam-checkpoint", help="SAM .pth (default: found in the weights folder, see mam-weights)")
     p.add_argument("--m2m-checkpoint", help="MAM .pth (default: found in the weights folder, see mam-weights)")
     p.add_argument("--device", default="auto", help="auto (default), cuda, mps or cpu")
@@ -73,7 +74,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         engine = MattingEngine.from_settings(settings, args.backend)
         result = engine.run(image, request)
         write_png_atomic(args.output, alpha_to_uint(result.alpha, args.depth))
-        if args.rgba:
+        if result.foreground is not None:  # asked for with --rgba
             write_png_atomic(args.rgba, np.dstack((result.foreground, alpha_to_uint(result.alpha, 8))))
     except RequestError as exc:
         print(f"mam-matte: error: {exc}", file=sys.stderr)

@@ -39,7 +39,7 @@ class MattingEngine:
         self._lock = threading.Lock()
 
     @classmethod
-    def from_settings(cls, settings: EngineSettings, backend: str = "mam") -> "MattingEngine":
+    def from_settings(cls, settings: EngineSettings, backend: str = "mam") -> MattingEngine:
         return cls(**asdict(settings), backend=backend)
 
     def describe(self) -> dict[str, object]:

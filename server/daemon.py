@@ -11,14 +11,27 @@ import time
 from collections import OrderedDict
 
 import zmq
+from zmq.auth.thread import ThreadAuthenticator
 
 from mam_engine.request import GUIDANCES, Limits, clip
 
 from . import __version__
 from .image_store import ImageStore, check_digest, frame_digest
-from .protocol import (DEPTHS, FEATURES, PIXEL_FORMATS, PROTOCOL_VERSION, SUPPORTED_VERSIONS, CancelMessage,
-                       HelloMessage, MatteMessage, ProtocolError, StatusMessage, error_header, parse_request,
-                       reply_header)
+from .protocol import (
+    DEPTHS,
+    FEATURES,
+    PIXEL_FORMATS,
+    PROTOCOL_VERSION,
+    SUPPORTED_VERSIONS,
+    CancelMessage,
+    HelloMessage,
+    MatteMessage,
+    ProtocolError,
+    StatusMessage,
+    error_header,
+    parse_request,
+    reply_header,
+)
 from .security import CurveConfig, enable_curve
 from .worker import Job, Worker
 
@@ -50,7 +63,7 @@ class Daemon:
         self.context = zmq.Context()
         self.router = self.context.socket(zmq.ROUTER)
         self.results = self.context.socket(zmq.PULL)
-        self.auth = None
+        self.auth: ThreadAuthenticator | None = None
         self.worker = Worker(engine, store, self.context, RESULTS_ENDPOINT, limits)
 
     def bind(self) -> None:

@@ -12,8 +12,7 @@ from typing import Any, Sequence
 import msgpack
 import numpy as np
 
-from mam_engine.request import (REFINE_METHODS, Limits, MatteRequest, RequestError, check_image_size, check_request,
-                                echo)
+from mam_engine.request import REFINE_METHODS, Limits, MatteRequest, RequestError, check_image_size, check_request, echo
 
 PROTOCOL_VERSION = 1
 SUPPORTED_VERSIONS = (1,)
@@ -277,7 +276,8 @@ def _view(frame: Any) -> memoryview | None:
     return None if frame is None else memoryview(frame)
 
 
-_PARSERS: dict[str, Any] = {"hello": _parse_hello, "status": _parse_status, "cancel": _parse_cancel, "matte": _parse_matte}
+_PARSERS: dict[str, Any] = {"hello": _parse_hello, "status": _parse_status, "cancel": _parse_cancel,
+                            "matte": _parse_matte}
 
 
 def reply_header(rtype: str, request_id: str | None, **fields: Any) -> bytes:

@@ -187,8 +187,8 @@ class Worker(threading.Thread):
         log.info("event=matte_done id=%s client=%s size=%dx%d format=%s pixels_sent=%s alpha=%dx%d@%d,%d depth=%d "
                  "refine=%s foreground=%s score=%.4f timings=%s server_timings=%s", req.id, job.client.hex(),
                  req.image.width, req.image.height, req.image.format, job.pixels_sent, samples.shape[1],
-                 samples.shape[0], x, y, req.depth, options.refine, options.foreground, float(result.score), _fmt(timings),
-                 _fmt(server_timings))
+                 samples.shape[0], x, y, req.depth, options.refine, options.foreground, float(result.score),
+                 _fmt(timings), _fmt(server_timings))
         return [job.client, header, *frames]
 
     def _image(self, req: MatteMessage) -> np.ndarray:

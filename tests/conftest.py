@@ -8,6 +8,7 @@ import pytest
 from PIL import Image
 
 from support.daemon_harness import CLASSIC_BACKEND, running_daemon
+from support.missing_parts import skip_or_fail
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
@@ -16,7 +17,7 @@ SHARED_DATA = ROOT.parent / "shared" / "data"
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
-        pytest.skip(f"real test images not found at {SHARED_DATA} (see ../shared/data/README.md)")
+        skip_or_fail(f"real test images not found at {SHARED_DATA} (see ../shared/data/README.md)")
     return SHARED_DATA
 
 

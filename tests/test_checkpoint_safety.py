@@ -47,7 +47,7 @@ def sam_state() -> dict[str, torch.Tensor]:
 
 
 @pytest.fixture(scope="module")
-def m2m_state() -> "OrderedDict[str, torch.Tensor]":
+def m2m_state() -> OrderedDict[str, torch.Tensor]:
     torch.manual_seed(1)
     return OrderedDict((k, v.clone()) for k, v in M2M().state_dict().items())
 
@@ -210,7 +210,8 @@ def test_released_mam_layout_with_training_state_loads(tmp_path, m2m_state, pref
         assert torch.equal(v, m2m_state[k]), k
     raw = load_checkpoint_file(path)
     assert raw["iter"] == 20000 and raw["loss"].requires_grad
-    assert raw["lr_state_dict"]["T_max"] == 16000 and tuple(raw["opt_state_dict"]["param_groups"][0]["betas"]) == (0.5, 0.999)
+    assert raw["lr_state_dict"]["T_max"] == 16000
+    assert tuple(raw["opt_state_dict"]["param_groups"][0]["betas"]) == (0.5, 0.999)
 
 
 def test_all_in_one_layout_with_training_state_loads(tmp_path, m2m_state, sam_state):

@@ -61,11 +61,11 @@ def test_classic_backend_accepts_a_selection_to_refine(classic):
 @pytest.mark.parametrize(
     "kwargs, msg",
     [
-        ({"refine": "bilateral"}, "unknown refine method 'bilateral'"),
-        ({"refine_band": 0}, "band width 0 px is out of range"),
+        ({"refine": "bilateral"}, r"options.refine: must be null or one of \['classic'\], got 'bilateral'"),
+        ({"refine_band": 0}, r"options.refine_band: 0 px is out of range \[1, 256\]"),
         ({"refine_band": 1000}, "out of range"),
-        ({"foreground": "yes"}, "foreground must be True or False"),
-        ({}, "a prompt needs a box"),
+        ({"foreground": "yes"}, "options.foreground: must be true or false"),
+        ({}, "prompt: needs a box"),
     ],
 )
 def test_classic_backend_validates_options(classic, kwargs, msg):
@@ -90,7 +90,7 @@ def test_sam_backend_with_refinement_runs_on_the_tiny_model():
     # Without M2M the unrefined alpha is exactly SAM's mask.
     plain = eng.matte(image, box=(36, 16, 124, 104))
     assert np.array_equal(plain.alpha, plain.mask.astype(np.float32))
-    with pytest.raises(ValueError, match="refine_band needs refine='classic'"):
+    with pytest.raises(ValueError, match="options.refine_band: needs options.refine = 'classic'"):
         eng.matte(image, box=(36, 16, 124, 104), refine_band=5)
 
 

@@ -2,8 +2,8 @@
 import threading
 
 import numpy as np
-
 from conftest import load_rgb
+
 from mam_engine import MattingEngine
 
 

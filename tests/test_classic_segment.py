@@ -4,8 +4,8 @@ import cv2
 import numpy as np
 import pytest
 
-from mam_engine.evaluation import metrics
 from mam_engine.classic.grabcut import grabcut
+from mam_engine.evaluation import metrics
 
 
 def _scene(size: int = 120, seed: int = 0):

@@ -12,13 +12,20 @@ import msgpack
 import pytest
 import zmq
 
-from plugins.mam_client import (CurveKeys, DaemonTimeout, DaemonUnavailable, MamClient, MamError,
-                                MatteCancelled, ProtocolMismatch)
+from plugins.mam_client import (
+    CurveKeys,
+    DaemonTimeout,
+    DaemonUnavailable,
+    MamClient,
+    MamError,
+    MatteCancelled,
+    ProtocolMismatch,
+)
 from plugins.mam_client.transport import PURE_PYTHON_ENV
 
 Reply = Tuple[dict, List[bytes]]
-HELLO = {"server_version": "fake", "protocol": 1, "model": {}, "limits": {"max_pixels": 1000, "max_message_bytes": 5000},
-         "pixel_formats": ["RGBA8"]}
+HELLO = {"server_version": "fake", "protocol": 1, "model": {},
+         "limits": {"max_pixels": 1000, "max_message_bytes": 5000}, "pixel_formats": ["RGBA8"]}
 TRANSPORTS = {"pure-python": True, "pyzmq": False}
 
 

@@ -325,7 +325,7 @@ def peer_frames(conn: socket.socket, seconds: float, answer_pings: bool = False,
     while time.monotonic() < end and not (stop_after and len(frames) >= stop_after):
         try:
             chunk = conn.recv(4096)
-        except socket.timeout:
+        except TimeoutError:
             continue
         except OSError:
             break

@@ -95,6 +95,7 @@ def test_loads_from_checkpoint_files_like_the_random_one(tmp_path):
     assert np.array_equal(a.alpha, b.alpha)
 
 
+@pytest.mark.slow
 def test_vit_b_sam_loads_strictly_from_the_all_in_one_layout(tmp_path):
     """The older mam_sam_vitb.pth carries SAM ViT-B too; a seeded random ViT-B stands in for the real one."""
     torch.manual_seed(11)

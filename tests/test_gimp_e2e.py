@@ -20,8 +20,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from support.editor_chroot import editors_root_or_skip, ground_truth_photo, mounted_proc, virtual_display
 from support.daemon_harness import WireClient, alpha_array, digest, free_port
+from support.editor_chroot import editors_root_or_skip, ground_truth_photo, mounted_proc, virtual_display
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "tests" / "editors" / "gimp_e2e_script.py"

@@ -9,8 +9,7 @@ import pytest
 
 PLUGIN = Path(__file__).resolve().parents[1] / "plugins" / "gimp" / "mam_gimp"
 sys.path.insert(0, str(PLUGIN))
-from gimp_messages import (GUIDANCE_CHOICES, RefineEdgesUnavailable, refine_edges_offered,  # noqa: E402
-                           refine_edges_option)
+from gimp_messages import GUIDANCE_CHOICES, RefineEdgesUnavailable, refine_edges_offered, refine_edges_option  # noqa: E402
 
 
 def test_guidance_labels_say_what_guides_the_fusion():

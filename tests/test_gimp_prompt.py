@@ -7,8 +7,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "plugins" / "gimp" / "mam_gimp"))
-from gimp_prompt import (BACKGROUND_PATH_NAME, LayerRect, PromptError, bezier_anchors,  # noqa: E402
-                         build_prompt, is_background_path)
+from gimp_prompt import BACKGROUND_PATH_NAME, LayerRect, PromptError, bezier_anchors, build_prompt, is_background_path  # noqa: E402
 
 LAYER = LayerRect(x=10, y=20, width=100, height=50)
 

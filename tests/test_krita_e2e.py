@@ -24,8 +24,8 @@ import pytest
 from PIL import Image
 
 from plugins.krita.build_zip import build
-from support.editor_chroot import editors_root_or_skip, ground_truth_photo, mounted_proc, virtual_display
 from support.daemon_harness import WireClient, alpha_array, free_port
+from support.editor_chroot import editors_root_or_skip, ground_truth_photo, mounted_proc, virtual_display
 
 ROOT = Path(__file__).resolve().parents[1]
 DRIVER = ROOT / "tests" / "editors" / "krita_e2e_driver.py"

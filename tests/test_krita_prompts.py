@@ -3,8 +3,16 @@ import numpy as np
 import pytest
 
 from plugins.krita.mam_krita.prompts import (
-    BACKGROUND, FOREGROUND, PromptError, ShapeInfo, bounding_box, fill_rgb, is_points_layer,
-    mask_from_selection, points_from_shapes, shape_label,
+    BACKGROUND,
+    FOREGROUND,
+    PromptError,
+    ShapeInfo,
+    bounding_box,
+    fill_rgb,
+    is_points_layer,
+    mask_from_selection,
+    points_from_shapes,
+    shape_label,
 )
 
 

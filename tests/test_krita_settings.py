@@ -4,7 +4,13 @@ from dataclasses import replace
 import pytest
 
 from plugins.krita.mam_krita.settings import (
-    GROUP, Settings, SettingsError, load, save, server_argv, start_hint,
+    GROUP,
+    Settings,
+    SettingsError,
+    load,
+    save,
+    server_argv,
+    start_hint,
 )
 
 

@@ -3,9 +3,9 @@ import pytest
 import torch
 from torch import nn
 
-from mam_engine.weights.checkpoint_io import CheckpointError
 from mam_engine.model.m2m import M2M, load_m2m, read_mam_checkpoint
 from mam_engine.model.m2m.spectral import SpectralConv
+from mam_engine.weights.checkpoint_io import CheckpointError
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +45,10 @@ def test_key_grammar_and_sizes_match_the_spec(m2m_state):
 def test_spectral_weight_equals_torch_spectral_norm_in_eval(transposed):
     """torch.nn.utils.spectral_norm, in eval mode with dim 0, is an independent implementation of the same rule."""
     torch.manual_seed(0)
-    ours = SpectralConv(6, 6, 4, stride=2, padding=1, transposed=transposed) if transposed else SpectralConv(5, 7, 3, padding=1)
+    if transposed:
+        ours = SpectralConv(6, 6, 4, stride=2, padding=1, transposed=True)
+    else:
+        ours = SpectralConv(5, 7, 3, padding=1)
     conv = (nn.ConvTranspose2d(6, 6, 4, 2, 1, bias=False) if transposed else nn.Conv2d(5, 7, 3, padding=1, bias=False))
     ref = nn.utils.spectral_norm(conv, dim=0)
     with torch.no_grad():

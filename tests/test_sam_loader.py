@@ -40,6 +40,7 @@ def test_with_a_working_torchvision_the_real_package_is_used(tmp_path):
     (fake / "torchvision" / "ops" / "__init__.py").write_text("")
     (fake / "torchvision" / "ops" / "boxes.py").write_text("def batched_nms(*a): pass\ndef box_area(*a): pass\n")
     (fake / "torchvision" / "transforms" / "__init__.py").write_text("")
-    (fake / "torchvision" / "transforms" / "functional.py").write_text("def resize(*a): pass\ndef to_pil_image(*a): pass\n")
+    functional = fake / "torchvision" / "transforms" / "functional.py"
+    functional.write_text("def resize(*a): pass\ndef to_pil_image(*a): pass\n")
     out = _run(tmp_path, fake)
     assert "segment_anything.modeling.sam" in out and "full package: True" in out

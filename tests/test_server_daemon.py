@@ -8,7 +8,7 @@ import time
 import numpy as np
 import pytest
 
-from support.daemon_harness import (SEED, WireClient, alpha_array, image_header, real_photo, rgba8, running_daemon)
+from support.daemon_harness import SEED, WireClient, alpha_array, image_header, real_photo, rgba8
 
 
 def _random_image(seed: int, h: int = 48, w: int = 64) -> np.ndarray:

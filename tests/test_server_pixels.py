@@ -6,8 +6,7 @@ import pytest
 
 from mam_server.alpha_frame import encode_alpha
 from mam_server.pixels import to_rgb8
-from mam_server.protocol import mask_to_bool
-from mam_server.protocol import PIXEL_FORMATS, ImageSpec, ProtocolError
+from mam_server.protocol import PIXEL_FORMATS, ImageSpec, ProtocolError, mask_to_bool
 
 H, W, PAD = 5, 7, 6  # PAD bytes of garbage after every row exercise `stride`
 RNG = np.random.default_rng(1)

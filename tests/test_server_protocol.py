@@ -8,8 +8,8 @@ import msgpack
 import numpy as np
 import pytest
 
-from mam_server.image_store import ImageStore, check_digest, frame_digest
 from mam_engine.request import Limits
+from mam_server.image_store import ImageStore, check_digest, frame_digest
 from mam_server.protocol import CancelMessage, HelloMessage, MatteMessage, ProtocolError, parse_request
 from mam_server.security import endpoint_is_local
 

@@ -9,8 +9,15 @@ import tempfile
 import numpy as np
 import pytest
 
-from support.daemon_harness import (CLASSIC_BACKEND, ROOT, WireClient, WorkerThreadEngine, alpha_array, running_daemon,
-                                 small_photo)
+from support.daemon_harness import (
+    CLASSIC_BACKEND,
+    ROOT,
+    WireClient,
+    WorkerThreadEngine,
+    alpha_array,
+    running_daemon,
+    small_photo,
+)
 
 PHOTO_BOX_FRACTIONS = (0.02, 0.08, 0.99, 0.99)  # GT01's subject fills most of the frame
 
@@ -117,7 +124,8 @@ def test_model_backend_takes_refine_and_foreground_and_names_a_band_without_refi
         lone_band = c.wait_for("band")
         c.matte("both", image, options={"refine": "classic", "refine_band": 4, "foreground": True})
         both = c.wait_for("both")
-    assert lone_band.header["code"] == "bad_request" and "options.refine_band: needs options.refine" in lone_band.header["message"]
+    assert lone_band.header["code"] == "bad_request"
+    assert "options.refine_band: needs options.refine" in lone_band.header["message"]
     assert both.type == "result", both.header
     assert foreground_array(both).shape == image.shape
     assert [p["stage"] for p in both.progress][-1] == "done"

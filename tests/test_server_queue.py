@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import zmq
 
-from mam_server.image_store import ImageStore
 from mam_engine.request import Limits, check_request
+from mam_server.image_store import ImageStore
 from mam_server.protocol import ImageSpec, MatteMessage, ProtocolError
 from mam_server.worker import Job, Worker
 

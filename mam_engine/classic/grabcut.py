@@ -92,7 +92,7 @@ def _run(image_bgr: np.ndarray, labels: np.ndarray, iterations: int, notes: list
     # GrabCut seeds its colour models from OpenCV's per-thread RNG: fix it so one request gives one answer.
     cv2.setRNGSeed(GRABCUT_SEED)
     try:
-        cv2.grabCut(image_bgr, labels, None, bgd, fgd, iterations, cv2.GC_INIT_WITH_MASK)
+        cv2.grabCut(image_bgr, labels, None, bgd, fgd, iterations, cv2.GC_INIT_WITH_MASK)  # type: ignore[call-overload]
     except cv2.error as exc:
         notes.append(f"GrabCut could not run ({str(exc).strip().splitlines()[-1]}); kept the prompt's region")
     return np.isin(labels, (cv2.GC_FGD, cv2.GC_PR_FGD))

@@ -22,6 +22,8 @@ from typing import Callable
 import cv2
 import numpy as np
 
+from mam_engine.request.options import MAX_BAND, MIN_BAND, check_options
+
 # Matting Laplacians from pymatting, by name. Chosen by measurement: docs/BENCHMARKS.md.
 LAPLACIANS = ("cf", "knn", "rw")
 DEFAULT_SOLVER = "cf"
@@ -31,9 +33,6 @@ BAND_FRACTION = 0.0125
 SHARPEN_BAND_RATIO = 0.64
 # The default band never exceeds this fraction of the subject's short side.
 SUBJECT_FRACTION = 0.1
-MIN_BAND, MAX_BAND = 1, 256
-# The tiled solver bounds memory per tile, so the limit is on the canvas the caller may hand us at all.
-MAX_PIXELS = 64_000_000
 TILE = 512
 CG_MAXITER = 2000
 CG_RTOL = 1e-6
@@ -75,18 +74,8 @@ def validate_options(image_shape: tuple[int, ...], band: int | None, solver: str
     if solver not in LAPLACIANS:
         raise ValueError(f"unknown refinement solver {solver!r}; choose one of {', '.join(LAPLACIANS)}")
     h, w = image_shape[:2]
-    if h * w > MAX_PIXELS:
-        raise ValueError(
-            f"image of {w}×{h} = {h * w / 1e6:.1f} MP is too large for the classic refinement "
-            f"(limit {MAX_PIXELS / 1e6:.0f} MP)"
-        )
-    if band is None:
-        return default_band(image_shape)
-    if isinstance(band, bool) or not isinstance(band, (int, np.integer)):
-        raise ValueError(f"band width must be an integer number of pixels, got {band!r}")
-    if not MIN_BAND <= int(band) <= MAX_BAND:
-        raise ValueError(f"band width {band} px is out of range [{MIN_BAND}, {MAX_BAND}]")
-    return int(band)
+    options = check_options(w, h, refine="classic", refine_band=band)
+    return default_band(image_shape) if options.refine_band is None else options.refine_band
 
 
 def _within(region: np.ndarray, band: int) -> np.ndarray:
@@ -221,8 +210,8 @@ def refine(
     """Refine `alpha` (H×W bool mask or float in [0, 1]) against `image` (H×W×3 uint8) near its edge.
 
     `band` is the locate pass's half-width in pixels (default: BAND_FRACTION of the long side, narrowed for small
-    subjects). Away from the edge the input is kept. `on_progress(fraction)` is called after each tile; an exception raised there propagates (that is
-    how a caller cancels).
+    subjects). Away from the edge the input is kept. `on_progress(fraction)` is called after each tile; an exception
+    raised there propagates (that is how a caller cancels).
     """
     image = np.asarray(image)
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import time
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Any, Iterator, cast
 
 import numpy as np
 import torch
@@ -57,9 +57,10 @@ class MattePredictor:
                              f"not {self.device.type}")
         self.path, self.precision = path, precision
         self.cache = EmbeddingCache(cache_bytes)
-        self.sam = sam.to(self.device).eval()
+        self.sam: Any = cast(Any, sam).to(self.device).eval()  # segment_anything's Sam, read by attribute
         self.m2m = None if m2m is None else m2m.to(self.device).eval()
-        self._m2m_folded = None if m2m is None else fold_for_inference(self.m2m).to(memory_format=torch.channels_last)
+        self._m2m_folded: Any = None if self.m2m is None else fold_for_inference(self.m2m).to(
+            memory_format=torch.channels_last)  # type: ignore[call-overload]
         if path == "fast":
             use_fast_attention(self.sam.image_encoder)
 

@@ -20,7 +20,7 @@ class Frame:
     resized: tuple[int, int]  # (newh, neww)
 
     @classmethod
-    def for_size(cls, height: int, width: int, target: int = TARGET) -> "Frame":
+    def for_size(cls, height: int, width: int, target: int = TARGET) -> Frame:
         scale = target / max(height, width)
         # At least one row and column: a 1×4000 strip would otherwise round its short side to nothing.
         return cls((height, width), (max(1, int(height * scale + 0.5)), max(1, int(width * scale + 0.5))))
@@ -42,7 +42,7 @@ def resize_longest(image: np.ndarray, frame: Frame) -> np.ndarray:
     newh, neww = frame.resized
     if (newh, neww) == image.shape[:2]:
         return image
-    return np.asarray(Image.fromarray(image).resize((neww, newh), Image.BILINEAR))
+    return np.asarray(Image.fromarray(image).resize((neww, newh), Image.Resampling.BILINEAR))
 
 
 def model_input(image: np.ndarray, frame: Frame, device: torch.device) -> torch.Tensor:
@@ -60,7 +60,7 @@ def model_input(image: np.ndarray, frame: Frame, device: torch.device) -> torch.
 def mask_to_model_frame(mask: np.ndarray, frame: Frame, size: int = 256) -> np.ndarray:
     """A full-size binary mask → the padded frame at `size`² (SAM's low-res mask grid), float in [0, 1]."""
     newh, neww = frame.resized
-    scaled = np.asarray(Image.fromarray(mask.astype(np.uint8) * 255).resize((neww, newh), Image.BILINEAR))
+    scaled = np.asarray(Image.fromarray(mask.astype(np.uint8) * 255).resize((neww, newh), Image.Resampling.BILINEAR))
     padded = np.zeros((TARGET, TARGET), dtype=np.uint8)
     padded[:newh, :neww] = scaled
-    return np.asarray(Image.fromarray(padded).resize((size, size), Image.BILINEAR), dtype=np.float32) / 255.0
+    return np.asarray(Image.fromarray(padded).resize((size, size), Image.Resampling.BILINEAR), dtype=np.float32) / 255.0

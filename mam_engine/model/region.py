@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from mam_engine.model.preprocess import Frame, TARGET
+from mam_engine.model.preprocess import TARGET, Frame
 
 # Fusion reads M2M values up to 1 (exclusive box edge) + 5 (10×10 kernel) + 2 (5×5 kernel) pixels outside the box.
 FUSION_REACH = 10
@@ -33,7 +33,7 @@ class Window:
     def slices(self) -> tuple[slice, slice]:
         return slice(self.y0, self.y1), slice(self.x0, self.x1)
 
-    def scaled(self, divisor: int) -> "Window":
+    def scaled(self, divisor: int) -> Window:
         return Window(self.y0 // divisor, self.y1 // divisor, self.x0 // divisor, self.x1 // divisor)
 
 

@@ -66,7 +66,7 @@ class Pipeline(ABC):
         self.settings = settings
         self._timings: dict[str, float] = {}
 
-    @classmethod
+    @classmethod  # noqa: B027 (a hook, not abstract: most pipelines accept any settings)
     def check_settings(cls, settings: EngineSettings) -> None:
         """Refuse settings this pipeline cannot honour, before anything loads (raises ValueError)."""
 

@@ -10,8 +10,14 @@ from typing import Any
 
 from mam_engine.request.errors import RequestError, clip, echo
 from mam_engine.request.limits import NO_LIMITS, Limits
-from mam_engine.request.options import (GUIDANCES, REFINE_METHODS, MatteOptions, check_image_array, check_image_size,
-                                        check_options)
+from mam_engine.request.options import (
+    GUIDANCES,
+    REFINE_METHODS,
+    MatteOptions,
+    check_image_array,
+    check_image_size,
+    check_options,
+)
 from mam_engine.request.prompt import Prompt, check_prompt
 
 __all__ = ["GUIDANCES", "NO_LIMITS", "REFINE_METHODS", "Limits", "MatteOptions", "MatteRequest", "Prompt",

@@ -40,7 +40,7 @@ def _number(value: Any, field: str) -> float:
     return float(value)
 
 
-def _sequence(value: Any, field: str, what: str) -> Sequence[Any]:
+def _sequence(value: Any, field: str, what: str) -> Sequence[Any] | np.ndarray:
     if isinstance(value, (str, bytes, dict)) or not isinstance(value, (Sequence, np.ndarray)):
         raise RequestError(field, f"must be {what}, got {echo(value)}")
     return value

@@ -185,7 +185,7 @@ def file_sha256(path: Path, progress: bool = False) -> str:
     return hasher.hexdigest()
 
 
-def _hash_into(hasher: "hashlib._Hash", path: Path, progress: bool) -> None:
+def _hash_into(hasher: hashlib._Hash, path: Path, progress: bool) -> None:
     with open(path, "rb") as f, tqdm(total=path.stat().st_size, unit="B", unit_scale=True, file=sys.stderr,
                                      desc=f"hashing {path.name}", disable=not progress) as bar:
         while chunk := f.read(_CHUNK):
@@ -278,7 +278,7 @@ def _fetch(url: str, part: Path, entry: Checkpoint, timeout: float, progress: bo
     raise DownloadError(_fail_message(entry, url, part, "the server rejected resuming twice"))
 
 
-def _stream(response: http.client.HTTPResponse, part: Path, mode: str, hasher: "hashlib._Hash", offset: int,
+def _stream(response: http.client.HTTPResponse, part: Path, mode: str, hasher: hashlib._Hash, offset: int,
             total: int | None, entry: Checkpoint, url: str, progress: bool) -> None:
     with open(part, mode) as f, tqdm(total=total, initial=offset, unit="B", unit_scale=True, file=sys.stderr,
                                      desc=entry.name, disable=not progress) as bar:

@@ -70,13 +70,14 @@ def _plan(targets: Sequence[str], root: Path,
     plan: list[w.Checkpoint] = []
     notes: list[w.Checkpoint] = []
     for target in targets:
+        chosen: list[w.Checkpoint | None]
         if target == "all":
             chosen = [e for e in registry if e.urls]
             notes.extend(e for e in registry if not e.urls and not (root / e.name).is_file() and e not in notes)
         elif target in w.MODEL_TYPES:
             m2m = _pick(w.candidates("m2m", target, registry), root)
-            chosen = [] if m2m is not None and m2m.bundles_sam else [_pick(w.candidates("sam", target, registry), root)]
-            chosen.append(m2m)
+            sam = None if m2m is not None and m2m.bundles_sam else _pick(w.candidates("sam", target, registry), root)
+            chosen = [sam, m2m]
         else:
             chosen = [w.get_entry(target, registry)]
         plan.extend(e for e in chosen if e is not None and e not in plan)
@@ -86,7 +87,8 @@ def _plan(targets: Sequence[str], root: Path,
 def _pick(options: Sequence[w.Checkpoint], root: Path) -> w.Checkpoint | None:
     present = [e for e in options if (root / e.name).is_file()]
     downloadable = [e for e in options if e.urls]
-    return (present or downloadable or list(options) or [None])[0]
+    found = present or downloadable or list(options)
+    return found[0] if found else None
 
 
 def _download(plan: Sequence[w.Checkpoint], root: Path, progress: bool, timeout: float) -> int:
@@ -121,7 +123,7 @@ def _list(root: Path, registry: Sequence[w.Checkpoint]) -> int:
         if path.is_file():
             status, size = "present", entry.size or path.stat().st_size
         else:
-            size = entry.size
+            size = entry.size or 0
             status = "missing" if entry.urls else "missing (manual download)"
             if part.is_file():
                 status = f"partial ({_human(part.stat().st_size)})"

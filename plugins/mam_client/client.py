@@ -89,7 +89,7 @@ class MamClient:
         self._lock = threading.Lock()
         self._cancel_lock = threading.Lock()
         self._pending_cancels: List[str] = []
-        self._known_images: "collections.OrderedDict[ImageKey, None]" = collections.OrderedDict()
+        self._known_images: collections.OrderedDict[ImageKey, None] = collections.OrderedDict()
         self._id_prefix = os.urandom(4).hex()
         self._ids = itertools.count(1)
 
@@ -202,7 +202,7 @@ class MamClient:
         with self._lock:
             self._disconnect()
 
-    def __enter__(self) -> "MamClient":
+    def __enter__(self) -> MamClient:
         return self
 
     def __exit__(self, *exc: Any) -> None:

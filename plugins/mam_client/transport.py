@@ -41,7 +41,7 @@ class CurveKeys:
     client_secret: bytes
 
     @classmethod
-    def from_files(cls, server_key_file: str, client_secret_file: str) -> "CurveKeys":
+    def from_files(cls, server_key_file: str, client_secret_file: str) -> CurveKeys:
         """Read zmq.auth certificate files: the daemon's public `.key`, this client's `.key_secret`."""
         import zmq.auth
 
@@ -56,7 +56,7 @@ def pure_python_forced() -> bool:
     return os.environ.get(PURE_PYTHON_ENV, "").strip().lower() not in ("", "0", "false", "no")
 
 
-def _codec(pure_python: bool) -> "tuple[str, Callable[[Any], bytes], Callable[[BytesLike], Any]]":
+def _codec(pure_python: bool) -> tuple[str, Callable[[Any], bytes], Callable[[BytesLike], Any]]:
     """(name, pack, unpack); both unpackers raise MsgpackError on bad input."""
     if not pure_python:
         try:
@@ -78,7 +78,7 @@ class Transport:
 
     name = "transport"
 
-    def __init__(self, codec: "tuple[str, Callable[[Any], bytes], Callable[[BytesLike], Any]]") -> None:
+    def __init__(self, codec: tuple[str, Callable[[Any], bytes], Callable[[BytesLike], Any]]) -> None:
         self.codec_name, self.pack, self.unpack = codec
 
     def send(self, frames: Sequence[BytesLike], timeout: Optional[float]) -> None:
@@ -115,7 +115,7 @@ class PurePythonTransport(Transport):
         super().__init__(_codec(pure_python=True))
         self._dealer = ZmtpDealer.connect(endpoint, timeout=connect_timeout, identity=identity)
         self._lock = threading.Lock()
-        self._inbox: "collections.deque[List[bytes]]" = collections.deque()
+        self._inbox: collections.deque[List[bytes]] = collections.deque()
         self._broken: Optional[OSError] = None  # what ended the connection while nobody was waiting
         self._stop = threading.Event()
         self._keeper: Optional[threading.Thread] = None
@@ -177,7 +177,7 @@ class PurePythonTransport(Transport):
             self._dealer.close()
 
 
-def _keep_alive(ref: "weakref.ref[PurePythonTransport]", stop: threading.Event) -> None:
+def _keep_alive(ref: weakref.ref[PurePythonTransport], stop: threading.Event) -> None:
     while not stop.wait(_IDLE_POLL_S):
         transport = ref()
         if transport is None or not transport._service():

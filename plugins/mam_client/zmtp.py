@@ -157,7 +157,7 @@ class ZmtpDealer:
 
     @classmethod
     def connect(cls, endpoint: str, timeout: Optional[float] = 5.0, identity: bytes = b"",
-                max_frame: int = DEFAULT_MAX_FRAME, **heartbeat: Any) -> "ZmtpDealer":
+                max_frame: int = DEFAULT_MAX_FRAME, **heartbeat: Any) -> ZmtpDealer:
         """Open the stream socket and handshake; OSError (e.g. ConnectionRefusedError) if nobody listens."""
         family, address = parse_endpoint(endpoint)
         deadline = _deadline(timeout)
@@ -292,7 +292,7 @@ class ZmtpDealer:
             for chunk in chunks:
                 self._sock.settimeout(_remaining(deadline))
                 self._sock.sendall(chunk)
-        except (socket.timeout, BlockingIOError):
+        except (TimeoutError, BlockingIOError):
             self.close()
             raise TimeoutError("the peer did not accept the message in time; connection closed") from None
         except OSError:
@@ -435,7 +435,7 @@ class ZmtpDealer:
                 chunk = self._sock.recv(_RECV_CHUNK)
                 n = len(chunk)
                 self._buf += chunk
-        except (socket.timeout, BlockingIOError):
+        except (TimeoutError, BlockingIOError):
             return False
         except OSError:
             self.close()

@@ -114,9 +114,8 @@ class Run:
         return [t for t in (label.text() for label in self.docker().findChildren(QLabel)) if t.startswith("Daemon:")]
 
     def plugin_loaded(self):
-        from PyQt5.QtWidgets import QComboBox
-
         from mam_krita.docker import DOCKER_ID
+        from PyQt5.QtWidgets import QComboBox
         menu_bar = self.window.qwindow().menuBar()
         select_menu = [a.menu() for a in menu_bar.actions() if a.objectName().lower() == "select"][0]
         self.results["select_menu"] = [a.objectName() for a in select_menu.actions()]

@@ -17,8 +17,9 @@ from pathlib import Path
 
 import msgpack
 import numpy as np
-import pytest
 import zmq
+
+from support.missing_parts import skip_or_fail
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT.parent / "shared" / "data"
@@ -41,7 +42,7 @@ def real_photo(name: str = "GT01.png") -> np.ndarray:
 
     path = DATA / "alphamatting-lowres" / "input" / name
     if not path.exists():
-        pytest.skip(f"test photo {path} is absent (the shared data folder ../shared/data is not there)")
+        skip_or_fail(f"test photo {path} is absent (the shared data folder ../shared/data is not there)")
     return np.asarray(Image.open(path).convert("RGB"))
 
 
@@ -167,7 +168,7 @@ class WireClient:
         self.sock.connect(endpoint)
         self.pending: dict[str | None, list[tuple[dict, list[bytes]]]] = {}
 
-    def __enter__(self) -> "WireClient":
+    def __enter__(self) -> WireClient:
         return self
 
     def __exit__(self, *exc) -> None:

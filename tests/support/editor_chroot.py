@@ -13,24 +13,13 @@ from pathlib import Path
 from typing import Iterator
 
 import numpy as np
-import pytest
 from PIL import Image
+
+from support.missing_parts import skip_or_fail
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT.parent / "shared" / "data" / "alphamatting-lowres"
 ENSURE_ROOT = ROOT / "tests" / "editors" / "ensure_root.sh"
-
-
-def in_ci() -> bool:
-    """Whether this is a CI run (CI=true, as GitHub Actions, GitLab and most CI services set it)."""
-    return os.environ.get("CI", "").strip().lower() == "true"
-
-
-def skip_or_fail(reason: str) -> None:
-    """pytest.skip outside CI; pytest.fail with the same reason in CI, where editor tests must not be skipped."""
-    if in_ci():
-        pytest.fail(f"CI=true, so the editor tests may not be skipped: {reason}", pytrace=False)
-    pytest.skip(reason)
 
 
 def editors_root_or_skip(editor: str) -> Path:

@@ -22,7 +22,7 @@ class ResBlock(nn.Module):
             self.conv1 = sn_upconv4x4(inplanes)
             self.bn1 = nn.BatchNorm2d(inplanes)
             self.conv2 = sn_conv3x3(inplanes, planes)
-            self.upsample = nn.Sequential(
+            self.upsample: nn.Sequential | None = nn.Sequential(
                 nn.Upsample(scale_factor=2, mode="nearest"),
                 sn_conv1x1(inplanes, planes),
                 nn.BatchNorm2d(planes),
@@ -43,7 +43,8 @@ class ResBlock(nn.Module):
 
 
 def stage(inplanes: int, planes: int, blocks: int) -> nn.Sequential:
-    return nn.Sequential(ResBlock(inplanes, planes, upsample=True), *(ResBlock(planes, planes, False) for _ in range(blocks - 1)))
+    rest = (ResBlock(planes, planes, False) for _ in range(blocks - 1))
+    return nn.Sequential(ResBlock(inplanes, planes, upsample=True), *rest)
 
 
 def refine_head(channels: int) -> nn.Sequential:

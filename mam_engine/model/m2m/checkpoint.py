@@ -8,6 +8,7 @@ from typing import Any, Mapping
 import torch
 
 from mam_engine.weights.checkpoint_io import CheckpointError, load_checkpoint_file, load_state_dict_strictly
+
 from .network import M2M
 
 MODULE_PREFIX = "module."

@@ -16,12 +16,19 @@ gi.require_version("Babl", "0.1")
 gi.require_version("Gimp", "3.0")
 gi.require_version("Gegl", "0.4")
 from gi.repository import Babl, Gegl, Gimp, GLib, GObject  # noqa: E402
-
 from gimp_cutout import rgba_from_matte  # noqa: E402
 from gimp_formats import PrecisionPlan, gray_format_like, precision_plan_for  # noqa: E402
-from gimp_messages import (GUIDANCE_CHOICES, RefineEdgesUnavailable, mask_exists_in_batch, needs_rgb_image,  # noqa: E402
-                           progress_label, refine_edges_not_offered, refine_edges_offered, refine_edges_option,
-                           replace_mask_question)
+from gimp_messages import (  # noqa: E402
+    GUIDANCE_CHOICES,
+    RefineEdgesUnavailable,
+    mask_exists_in_batch,
+    needs_rgb_image,
+    progress_label,
+    refine_edges_not_offered,
+    refine_edges_offered,
+    refine_edges_option,
+    replace_mask_question,
+)
 from gimp_prompt import CanvasPrompt, LayerRect, PromptError, bezier_anchors, build_prompt, is_background_path  # noqa: E402
 from mam_client import DaemonTimeout, DaemonUnavailable, MamClient, MamError  # noqa: E402
 

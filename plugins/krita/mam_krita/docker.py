@@ -5,12 +5,21 @@ import subprocess
 
 from krita import DockWidget, Krita
 from PyQt5.QtCore import QTimer
-from PyQt5.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QHBoxLayout, QLabel, QLineEdit, QProgressBar,
-                             QPushButton, QVBoxLayout, QWidget)
+from PyQt5.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QProgressBar,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 from .controller import MASK, SELECTION, SUBJECT_LAYER, TITLE, load_settings, shared_controller
-from .daemon_info import (GUIDANCE_LABELS, GUIDANCE_TOOLTIP, REFINE_EDGES_LABEL, refine_edges_control,
-                          summary)
+from .daemon_info import GUIDANCE_LABELS, GUIDANCE_TOOLTIP, REFINE_EDGES_LABEL, refine_edges_control, summary
 from .settings import SOURCES, SettingsError, save, server_argv, start_hint
 from .worker import HelloWorker
 

@@ -32,7 +32,7 @@ class Settings:
     timeout_s: float = 120.0           # longest wait for the daemon, per request
     server_command: str = "mam-server --endpoint {endpoint}"
 
-    def validated(self) -> "Settings":
+    def validated(self) -> Settings:
         """Self, or SettingsError naming the first bad field."""
         if not self.endpoint.startswith(ENDPOINT_SCHEMES) or len(self.endpoint) <= 6:
             raise SettingsError(f"endpoint {self.endpoint!r} must look like tcp://HOST:PORT or ipc://PATH")
@@ -45,7 +45,7 @@ class Settings:
         server_argv(self)
         return self
 
-    def with_value(self, name: str, text: str) -> "Settings":
+    def with_value(self, name: str, text: str) -> Settings:
         """A copy with one field parsed from its stored/typed text form; SettingsError if unparsable."""
         kinds = {f.name: f.type for f in fields(self)}
         if name not in kinds:
