@@ -14,6 +14,7 @@ import threading
 from mam_engine.pipelines import PIPELINES, EngineSettings, pipeline_class
 from mam_engine.request import Limits
 
+from .backend_choice import AUTO, FETCH_HINT, BackendChoice, choose_backend
 from .daemon import BindError, Daemon
 from .image_store import ImageStore
 from .security import CurveConfig, SecurityConfigError, check_endpoint
@@ -28,9 +29,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="ZeroMQ endpoint to bind (default %(default)s; ipc:///path works on Unix). A non-loopback "
                         "address requires --curve-secret-key and --curve-authorized-keys.")
     m = p.add_argument_group("model")
-    m.add_argument("--backend", default="mam", choices=list(PIPELINES),
-                   help="mam: SAM + Mask-to-Matte (default); sam: SAM's mask only (use the classic refinement); "
-                        "classic: GrabCut + closed-form matting, needs no checkpoints at all")
+    m.add_argument("--backend", default=AUTO, choices=[AUTO, *PIPELINES],
+                   help="auto (default): mam when its weights are in the weights folder, else classic, said in "
+                        "the log and in hello; mam: SAM + Mask-to-Matte; sam: SAM's mask only (use the classic "
+                        "refinement); classic: GrabCut + closed-form matting, needs no checkpoints at all")
     m.add_argument("--model-type", default="vit_b", help="SAM variant: vit_b, vit_l, vit_h, or tiny (tests)")
     m.add_argument("--sam-checkpoint", help="SAM checkpoint .pth (default: the per-user weights cache)")
     m.add_argument("--m2m-checkpoint", help="MAM M2M checkpoint .pth (default: the per-user weights cache)")
@@ -87,6 +89,19 @@ def _settings(args: argparse.Namespace) -> EngineSettings:
                           path=args.path, precision=args.precision, cache_bytes=args.embedding_cache_bytes)
 
 
+def _mode_info(choice: BackendChoice, engine) -> dict:
+    """hello's backend_requested, and for auto its reason appended to model.mode (the line plugins show)."""
+    if choice.requested != AUTO:
+        return {"backend_requested": choice.requested}
+    mode = engine.describe().get("mode", choice.backend)
+    prefix = "CLASSIC MODE (no model weights): " if choice.fell_back else ""
+    return {"backend_requested": AUTO, "mode": f"{prefix}{mode} — chosen by --backend auto: {choice.reason}"}
+
+
+def _warm_up_classic(log: logging.Logger) -> None:
+    """Placeholder for mam_engine.classic's public warm-up (issue 14); see the call site in main."""
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=args.log_level, stream=sys.stderr,
@@ -97,23 +112,36 @@ def main(argv: list[str] | None = None) -> int:
         limits = _limits(args)
         check_endpoint(args.endpoint, curve)
         settings = _settings(args)
-        pipeline_class(args.backend).check_settings(settings)
+        explicit = bool(args.sam_checkpoint or args.m2m_checkpoint or args.random_weights is not None)
+        choice = choose_backend(args.backend, args.model_type, explicit)
+        pipeline_class(choice.backend).check_settings(settings)
     except (SecurityConfigError, ValueError) as exc:
         print(f"mam-server: {exc}", file=sys.stderr)
         return 2
     stop = threading.Event()  # set from now on, so a signal during the model load still exits cleanly
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    log.info("event=loading_model backend=%s model_type=%s device=%s", args.backend, args.model_type, args.device)
+    if choice.fell_back:
+        log.warning("event=backend_auto backend=classic note=%r", "CLASSIC MODE: " + choice.reason)
+    elif choice.requested == AUTO:
+        log.info("event=backend_auto backend=%s note=%r", choice.backend, choice.reason)
+    log.info("event=loading_model backend=%s model_type=%s device=%s", choice.backend, args.model_type, args.device)
     from mam_engine import MattingEngine  # after argument checks: importing torch takes seconds
 
     try:
-        engine = MattingEngine.from_settings(settings, args.backend)
+        engine = MattingEngine.from_settings(settings, choice.backend)
     except Exception as exc:  # missing/corrupt checkpoints, unknown model or device: say which, no traceback
         print(f"mam-server: cannot load the model: {exc}", file=sys.stderr)
+        if choice.backend != "classic":
+            print(f"mam-server: to fetch the weights: {FETCH_HINT}. To start without any weights now: "
+                  "mam-server --backend classic (GrabCut + closed-form matting)", file=sys.stderr)
         return 1
+    # --- pymatting JIT warm-up (issue 14): the single call site. The classic backend and the classic edge
+    # refinement compile pymatting's numba kernels on first use (about a minute, once per machine); warming
+    # them here means no artist's first matte pays for it. ---
+    _warm_up_classic(log)
     model_info = {"random_weights": args.random_weights is not None,
-                  "random_weights_seed": args.random_weights}
+                  "random_weights_seed": args.random_weights, **_mode_info(choice, engine)}
     if args.random_weights is not None:
         log.warning("event=random_weights seed=%d note='mattes are meaningless; for tests only'", args.random_weights)
     if stop.is_set():
