@@ -21,7 +21,14 @@ import pytest
 from PIL import Image
 
 from support.daemon_harness import WireClient, alpha_array, digest, free_port
-from support.editor_chroot import editors_root_or_skip, ground_truth_photo, mounted_proc, virtual_display
+from support.editor_chroot import (
+    SUITES,
+    editors_root_or_skip,
+    gimp_series,
+    ground_truth_photo,
+    mounted_proc,
+    virtual_display,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "tests" / "editors" / "gimp_e2e_script.py"
@@ -34,9 +41,10 @@ SMALL_FACTOR = 5   # the refine-edges run uses a 160x99 copy of the photo
 pytestmark = [pytest.mark.editors, pytest.mark.timeout(1800)]
 
 
-@pytest.fixture(scope="module")
-def editors_root() -> Path:
-    return editors_root_or_skip("GIMP 3")
+@pytest.fixture(scope="module", params=SUITES)
+def editors_root(request) -> Path:
+    """Each root of the editor matrix in turn: GIMP 3.0.4 (trixie) and GIMP 3.2.x (sid)."""
+    return editors_root_or_skip("GIMP 3", request.param)
 
 
 @pytest.fixture(scope="module")
@@ -96,8 +104,8 @@ def _run_gimp(root: Path, mode: str, endpoint: str, photo: dict, keep: Path, cla
     home = root / home_in_root.relative_to("/")
     try:
         (home / "out").mkdir(parents=True)
-        subprocess.run([sys.executable, str(INSTALLER), "--dest", str(home / ".config" / "GIMP" / "3.0" / "plug-ins")],
-                       check=True, capture_output=True)
+        plug_ins = home / ".config" / "GIMP" / gimp_series(root) / "plug-ins"
+        subprocess.run([sys.executable, str(INSTALLER), "--dest", str(plug_ins)], check=True, capture_output=True)
         shutil.copy(photo["path"], home / f"{PHOTO}.png")
         photo["small"].save(home / f"{PHOTO}_small.png")
         shutil.copy(SCRIPT, home / "script.py")
@@ -121,15 +129,16 @@ def _run_gimp(root: Path, mode: str, endpoint: str, photo: dict, keep: Path, cla
 def _chroot_gimp(root: Path, mode: str, home_in_root: Path) -> subprocess.CompletedProcess:
     """gimp-console ("batch") or GIMP on a virtual display ("gui") running the script, with /proc
     mounted in the root only while it runs."""
+    series = gimp_series(root)
     env = ["env", f"HOME={home_in_root}", f"TMPDIR={home_in_root}", f"MAM_E2E_JOB={home_in_root / 'job.json'}"]
     batch = ["--batch-interpreter=python-fu-eval", "-b", f"exec(open('{home_in_root / 'script.py'}').read())",
              "--quit"]
     with mounted_proc(root), contextlib.ExitStack() as stack:
         if mode == "gui":
             display = stack.enter_context(virtual_display(root))
-            command = ["chroot", str(root), *env, f"DISPLAY={display}", "gimp-3.0", "--no-splash", *batch]
+            command = ["chroot", str(root), *env, f"DISPLAY={display}", f"gimp-{series}", "--no-splash", *batch]
         else:
-            command = ["chroot", str(root), *env, "gimp-console-3.0", "-i", *batch]
+            command = ["chroot", str(root), *env, f"gimp-console-{series}", "-i", *batch]
         return subprocess.run(command, capture_output=True, text=True, timeout=GIMP_TIMEOUT_S)
 
 

@@ -25,7 +25,7 @@ from PIL import Image
 
 from plugins.krita.build_zip import build
 from support.daemon_harness import WireClient, alpha_array, free_port
-from support.editor_chroot import editors_root_or_skip, ground_truth_photo, mounted_proc, virtual_display
+from support.editor_chroot import SUITES, editors_root_or_skip, ground_truth_photo, mounted_proc, virtual_display
 
 ROOT = Path(__file__).resolve().parents[1]
 DRIVER = ROOT / "tests" / "editors" / "krita_e2e_driver.py"
@@ -40,9 +40,10 @@ SMALL_FACTOR = 5   # the refine-edges case runs on a 160x99 copy of the photo
 pytestmark = [pytest.mark.editors, pytest.mark.timeout(1800)]
 
 
-@pytest.fixture(scope="module")
-def editors_root() -> Path:
-    return editors_root_or_skip("Krita 5.2")
+@pytest.fixture(scope="module", params=SUITES)
+def editors_root(request) -> Path:
+    """Each root of the editor matrix in turn: Krita 5.2.9 (trixie) and Krita 5.3.x (sid)."""
+    return editors_root_or_skip("Krita", request.param)
 
 
 @pytest.fixture(scope="module")

@@ -25,7 +25,7 @@ def unbuildable_root(monkeypatch, tmp_path):
     it fails at once, before any download."""
     blocker = tmp_path / "not-a-directory"
     blocker.write_text("")
-    monkeypatch.setenv("MAM_EDITORS_ROOT", str(blocker / "trixie"))
+    monkeypatch.setenv("MAM_EDITORS_CACHE", str(blocker))
 
 
 @pytest.fixture

@@ -1,4 +1,7 @@
-"""What both editor end-to-end tests need: the Debian 13 root, /proc inside it, a virtual display, the photo.
+"""What the editor end-to-end tests need: an editors root, /proc inside it, a virtual display, the photo.
+
+The editor matrix is two roots (tests/editors/ensure_root.sh builds and caches each): Debian 13 "trixie" with
+Krita 5.2.9 + GIMP 3.0.4, and Debian unstable "sid" with Krita 5.3.x + GIMP 3.2.x (and python3-pyqt6).
 
 Outside CI a machine that cannot run the editors (not root, no root built and no mirror, no photo) skips
 their tests. In CI (the environment variable CI is "true") the same reasons FAIL them: a CI run that passes
@@ -22,19 +25,40 @@ DATA = ROOT.parent / "shared" / "data" / "alphamatting-lowres"
 ENSURE_ROOT = ROOT / "tests" / "editors" / "ensure_root.sh"
 
 
-def editors_root_or_skip(editor: str) -> Path:
-    """The trixie root with Krita 5.2 and GIMP 3; built on first use (needs root and the Debian mirror), cached.
+SUITES = ("trixie", "sid")   # the editor matrix: Krita 5.2.9 + GIMP 3.0.4, Krita 5.3.x + GIMP 3.2.x
+
+
+def editors_root_or_skip(editor: str, suite: str = "trixie") -> Path:
+    """The root of `suite` with Krita and GIMP 3; built on first use (needs root and the Debian mirror), cached.
     Skips when it cannot be had, or fails in CI (skip_or_fail)."""
     if os.geteuid() != 0:
-        skip_or_fail(f"{editor} runs in a chroot of a Debian 13 root: needs root")
+        skip_or_fail(f"{editor} runs in a chroot of a Debian {suite} root: needs root")
     try:
-        run = subprocess.run(["bash", str(ENSURE_ROOT)], capture_output=True, text=True, timeout=1500)
+        run = subprocess.run(["bash", str(ENSURE_ROOT), suite], capture_output=True, text=True, timeout=1500)
     except (OSError, subprocess.TimeoutExpired) as exc:
         skip_or_fail(f"the editors root could not be built ({ENSURE_ROOT}): {exc}")
     if run.returncode != 0 or not run.stdout.strip():
         skip_or_fail(f"no cached editors root and it could not be built (no network to the Debian mirror?): "
                      f"{run.stderr[-1500:]}")
     return Path(run.stdout.strip().splitlines()[-1])
+
+
+def gimp_series(root: Path) -> str:
+    """The GIMP 3 minor series in a root ("3.0", "3.2"): its commands (gimp-3.2) and profile folder carry it."""
+    found = sorted(p.name.rsplit("-", 1)[1] for p in (root / "usr" / "bin").glob("gimp-console-3.*"))
+    assert found, f"no gimp-console-3.x in {root}"
+    return found[-1]
+
+
+def editor_versions(root: Path) -> str:
+    """"Krita 5.3.4, GIMP 3.2.6" as the root's package database has them (for messages and test ids)."""
+    status = (root / "var" / "lib" / "dpkg" / "status").read_text(errors="replace")
+    versions = {}
+    for block in status.split("\n\n"):
+        fields = dict(line.split(": ", 1) for line in block.splitlines() if ": " in line and line[0] != " ")
+        if fields.get("Package") in ("krita", "gimp") and "installed" in fields.get("Status", ""):
+            versions[fields["Package"]] = fields["Version"].split(":")[-1].split("+")[0].split("-")[0]
+    return f"Krita {versions.get('krita', '?')}, GIMP {versions.get('gimp', '?')}"
 
 
 def ground_truth_photo(name: str) -> tuple[Path, np.ndarray, list[int]]:

@@ -9,14 +9,13 @@ from __future__ import annotations
 from typing import Callable, Optional
 
 from krita import Krita
-from PyQt5.QtCore import QObject, pyqtSignal
-from PyQt5.QtWidgets import QMessageBox
 
 from . import apply as applying
 from .canvas import effective_source, read_canvas, source_layer
 from .document_prompt import collect_prompt
 from .pixel_formats import UnsupportedColorSpace, wire_format_for
 from .prompts import PromptError
+from .qt import QMessageBox, QObject, pyqtSignal
 from .settings import Settings, SettingsError, load, start_hint
 from .worker import CANCELLED, UNAVAILABLE, MatteWorker, shared_client
 

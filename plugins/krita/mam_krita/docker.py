@@ -4,8 +4,10 @@ from __future__ import annotations
 import subprocess
 
 from krita import DockWidget, Krita
-from PyQt5.QtCore import QTimer
-from PyQt5.QtWidgets import (
+
+from .controller import MASK, SELECTION, SUBJECT_LAYER, TITLE, load_settings, shared_controller
+from .daemon_info import GUIDANCE_LABELS, GUIDANCE_TOOLTIP, REFINE_EDGES_LABEL, refine_edges_control, summary
+from .qt import (
     QCheckBox,
     QComboBox,
     QFormLayout,
@@ -14,12 +16,10 @@ from PyQt5.QtWidgets import (
     QLineEdit,
     QProgressBar,
     QPushButton,
+    QTimer,
     QVBoxLayout,
     QWidget,
 )
-
-from .controller import MASK, SELECTION, SUBJECT_LAYER, TITLE, load_settings, shared_controller
-from .daemon_info import GUIDANCE_LABELS, GUIDANCE_TOOLTIP, REFINE_EDGES_LABEL, refine_edges_control, summary
 from .settings import SOURCES, SettingsError, save, server_argv, start_hint
 from .worker import HelloWorker
 

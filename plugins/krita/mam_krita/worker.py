@@ -3,10 +3,9 @@ from __future__ import annotations
 
 import threading
 
-from PyQt5.QtCore import QThread, pyqtSignal
-
 from .daemon_info import refine_edges_option
 from .mam_client import DaemonTimeout, DaemonUnavailable, MamClient, MamError, MatteCancelled
+from .qt import QThread, pyqtSignal
 
 HELLO_TIMEOUT_S = 5.0
 _clients: dict = {}
