@@ -30,6 +30,10 @@ from support.editor_chroot import SUITES, editors_root_or_skip, ground_truth_pho
 ROOT = Path(__file__).resolve().parents[1]
 DRIVER = ROOT / "tests" / "editors" / "krita_e2e_driver.py"
 KRITA_IMPORTER = "/usr/share/krita/pykrita/plugin_importer/plugin_importer.py"
+# Krita's importer run as its own command line (plugin_importer.py ZIP DEST). Since 5.3 it imports i18n from
+# builtins, which Krita's embedded Python provides: given here as the identity, the untranslated text.
+RUN_IMPORTER = ("import builtins, runpy, sys; builtins.i18n = lambda text, *args: text; sys.argv = sys.argv[1:]; "
+                "runpy.run_path(sys.argv[0], run_name='__main__')")
 PHOTO = "GT01"
 DEPTHS = ("U8", "U16", "F16", "F32")
 KRITA_TIMEOUT_S = 400
@@ -97,8 +101,9 @@ def _run_krita(root: Path, home: Path, home_in_root: Path, endpoint: str, classi
     (home / "config.json").write_text(json.dumps(config))
     with mounted_proc(root):
         # Krita's own "Import Python Plugin from File" code installs the zip: the zip is what users get
-        installed = subprocess.run(["chroot", str(root), "python3", KRITA_IMPORTER, str(home_in_root / "mam_krita.zip"),
-                                    str(home_in_root / ".local/share/krita")], capture_output=True, text=True)
+        installed = subprocess.run(["chroot", str(root), "python3", "-c", RUN_IMPORTER, KRITA_IMPORTER,
+                                    str(home_in_root / "mam_krita.zip"), str(home_in_root / ".local/share/krita")],
+                                   capture_output=True, text=True)
         assert installed.returncode == 0 and "Imported plugin: Matting Anything" in installed.stdout, \
             f"Krita's plugin importer rejected the zip:\n{installed.stdout}\n{installed.stderr}"
         with virtual_display(root) as display:

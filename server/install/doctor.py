@@ -118,9 +118,10 @@ def check_krita(loc: Locations, force: bool) -> list[Check]:
         return [Check("Krita plugin", False, f"not installed in {loc.pykrita}", REINSTALL)]
     checks = [Check("Krita plugin", True, f"installed in {folder}")]
     text = loc.kritarc.read_text(encoding="utf-8", errors="replace") if loc.kritarc.exists() else ""
-    enabled = (kritarc.read(text, "python", f"enable_{KRITA_PLUGIN}") or "").lower() == "true"
+    stored = kritarc.read(text, "python", f"enable_{KRITA_PLUGIN}")
+    enabled = (stored or "").lower() == "true"
     checks.append(Check("Krita plugin enabled", enabled,
-                        f"{loc.kritarc}: enable_{KRITA_PLUGIN}={'true' if enabled else 'not set'}",
+                        f"{loc.kritarc}: enable_{KRITA_PLUGIN}={stored if stored is not None else '(not set)'}",
                         "" if enabled else f"close Krita and {REINSTALL} (or tick Matting Anything in Settings ▸ "
                                            "Configure Krita ▸ Python Plugin Manager, then restart Krita)"))
     command = kritarc.read(text, KRITA_PLUGIN, "server_command")

@@ -17,6 +17,7 @@ gi.require_version("Gimp", "3.0")
 gi.require_version("Gegl", "0.4")
 from gi.repository import Babl, Gegl, Gimp, GLib, GObject  # noqa: E402
 from gimp_cutout import rgba_from_matte  # noqa: E402
+from gimp_daemon import daemon_log, describe, installed_command, is_local, start, wait_until_answering  # noqa: E402
 from gimp_formats import PrecisionPlan, gray_format_like, precision_plan_for  # noqa: E402
 from gimp_messages import (  # noqa: E402
     GUIDANCE_CHOICES,
@@ -109,7 +110,7 @@ def _request_matte(endpoint: str, guidance: str, layer: Gimp.Layer, fmt: Precisi
     Gimp.progress_init("Matting Anything: connecting")
     try:
         with MamClient(endpoint, matte_timeout=TIMEOUT_S, client_name="gimp") as client:
-            hello = client.connect()
+            hello = _connect_or_start(client, endpoint)
             refine = refine_edges_option(hello, refine_edges, endpoint)   # only sent when the daemon offers it
             label = progress_label(hello)
             Gimp.progress_set_text(f"{label}: sending the layer")
@@ -130,6 +131,32 @@ def _request_matte(endpoint: str, guidance: str, layer: Gimp.Layer, fmt: Precisi
         raise UserFacingError(f"Matting Anything: the daemon refused the request: {exc}") from exc
     finally:
         Gimp.progress_end()
+
+
+def _connect_or_start(client: MamClient, endpoint: str) -> dict:
+    """The daemon's hello; when none answers on this machine and mam-install recorded the daemon's command,
+    start it (it keeps running for later mattes) and wait for it. Otherwise DaemonUnavailable, as before."""
+    try:
+        return client.connect()
+    except DaemonUnavailable:
+        argv = installed_command(endpoint)
+        if argv is None or not is_local(endpoint):
+            raise
+    log = daemon_log()
+    Gimp.progress_set_text("Matting Anything: no daemon answers, starting it (loading the model can take a minute)")
+    try:
+        process = start(argv, log)
+    except OSError as exc:
+        raise UserFacingError(f"Matting Anything: no daemon answers at {endpoint}, and starting it failed ({exc}). "
+                              f"Start it by hand:  {describe(argv)}") from exc
+    hello: dict = {}
+    problem = wait_until_answering(lambda: hello.update(client.connect()), process,
+                                   on_wait=lambda _s: Gimp.progress_pulse())
+    if problem:
+        where = f" Its log: {log}." if log else ""
+        raise UserFacingError(f"Matting Anything: no daemon answered at {endpoint}; {problem}.{where} "
+                              f"Start it by hand to see why:  {describe(argv)}")
+    return hello
 
 
 def _write_alpha(drawable: Gimp.Drawable, x: int, y: int, result) -> None:
