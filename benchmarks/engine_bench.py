@@ -27,12 +27,13 @@ from mam_engine.request import check_request
 DEFAULT_IMAGE = Path(__file__).resolve().parents[2] / "shared" / "data" / "sam-notebook-images" / "truck.jpg"
 
 
-def _image(path: str | None, size: int) -> tuple[np.ndarray, str]:
+def _image(path: str | None, size: int, shape: tuple[int, int] | None = None) -> tuple[np.ndarray, str]:
     source = Path(path) if path else DEFAULT_IMAGE
     if source.is_file():
         img = Image.fromarray(read_rgb(source))
         scale = size / max(img.size)
-        img = img.resize((round(img.width * scale), round(img.height * scale)), Image.BILINEAR)
+        wh = shape or (round(img.width * scale), round(img.height * scale))
+        img = img.resize(wh, Image.BILINEAR)
         return np.asarray(img), f"{source.name} resized to {img.width}×{img.height}"
     yy, xx = np.mgrid[0:size, 0:size]
     synthetic = np.dstack((xx * 255 // size, yy * 255 // size, (xx + yy) * 127 // size)).astype(np.uint8)
@@ -85,6 +86,42 @@ def _synthetic_window_time(engine: MattingEngine, image: np.ndarray, coverage: f
     return _median(times)
 
 
+def _flop_floor(args: argparse.Namespace) -> int:
+    """The encoder's arithmetic (torch's FLOP counter) divided by the best fp32 matrix-multiply rate torch reaches
+    here: the time no implementation of the same maths can beat on this CPU, next to the measured encoder time."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    engine = MattingEngine(model_type=args.model_type, device="cpu", random_weights_seed=0)
+    predictor = engine.pipeline.predictor
+    image, described = _image(args.image, 1024)
+    x = torch.randn(1, 3, 1024, 1024)
+    with torch.inference_mode(), FlopCounterMode(display=False) as counter:
+        predictor.sam.image_encoder(x)
+    flops = counter.get_total_flops()
+    n = 2048
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    rates = []
+    for _ in range(5):
+        t0 = time.perf_counter()
+        a @ b
+        rates.append(2 * n**3 / (time.perf_counter() - t0))
+    rate = max(rates)
+    encode = []
+    for _ in range(max(args.runs, 1)):
+        with torch.inference_mode():
+            t0 = time.perf_counter()
+            predictor.sam.image_encoder(x)
+            encode.append(time.perf_counter() - t0)
+    print(f"machine: {platform.machine()} {os.cpu_count()} cpus, torch {torch.__version__} "
+          f"({torch.get_num_threads()} threads); model {args.model_type} encoder (fast attention)")
+    print(f"encoder FLOPs: {flops / 1e9:.0f} GFLOP; fp32 sgemm {n}² best of 5: {rate / 1e9:.1f} GFLOP/s")
+    print(f"FLOP floor: {flops / rate:.2f} s; measured encoder median {_median(encode):.2f} s "
+          f"({_median(encode) / (flops / rate):.2f}x the floor)")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python benchmarks/engine_bench.py", description=__doc__.splitlines()[0])
     p.add_argument("--image", help=f"photo to use (default {DEFAULT_IMAGE.name} from ../shared/data)")
@@ -99,11 +136,17 @@ def main(argv: Sequence[str] | None = None) -> int:
                    help="precision of the fast path (the reference is always fp32); the alpha error is printed")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--skip-reference", action="store_true", help="time only the fast path")
+    p.add_argument("--shape", help="exact WxH the photo is resized to (e.g. 4000x3000 for 12 MP), instead of --size")
+    p.add_argument("--flop-floor", action="store_true",
+                   help="count the image encoder's FLOPs and time it against this machine's fp32 sgemm speed")
     args = p.parse_args(argv)
+    if args.flop_floor:
+        return _flop_floor(args)
     if args.threads:
         torch.set_num_threads(args.threads)
     seed = None if (args.sam_checkpoint or args.m2m_checkpoint) else 0
-    image, described = _image(args.image, args.size)
+    shape = tuple(int(v) for v in args.shape.lower().split("x")) if args.shape else None
+    image, described = _image(args.image, args.size, shape)  # type: ignore[arg-type]
     h, w = image.shape[:2]
 
     def engine(path: str, cache: int, precision: str = "fp32") -> MattingEngine:

@@ -4,6 +4,8 @@
     python benchmarks/quality_bench.py grabcut     # classic backend IoU from GT boxes, coco-tiny
     python benchmarks/quality_bench.py foreground  # decontamination colour error, alphamatting-lowres
     python benchmarks/quality_bench.py large       # refinement time and peak memory on a 24-MP canvas
+    python benchmarks/quality_bench.py crossval    # the guard's threshold chosen on one half, scored on the other
+    python benchmarks/quality_bench.py firstcall   # first refinement in a fresh process: cold, cached, warmed up
 
 Data default: ../shared/data next to the repository (see its README); --data overrides.
 """
@@ -56,9 +58,9 @@ def _feather(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return np.clip(cv2.GaussianBlur(mask.astype(np.float32), (0, 0), sigma), 0.0, 1.0)
 
 
-def _classic(solver: str) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+def _classic(solver: str, method: str = "twopass") -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
     def run(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        r = refine_classic.refine(image, mask, solver=solver)
+        r = refine_classic.refine(image, mask, solver=solver, method=method)
         for note in r.notes:
             print(f"    note: {note}", file=sys.stderr)
         return r.alpha
@@ -69,13 +71,15 @@ def _classic(solver: str) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
 METHODS: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
     "binary": lambda image, mask: mask.astype(np.float32),
     "feather": _feather,
+    # classic-cf / -knn / -rw: the original two-pass implementation ("twopass"), kept for side-by-side figures.
     **{f"classic-{s}": _classic(s) for s in refine_classic.LAPLACIANS},
+    "classic-fast": _classic("cf", "fast"),
 }
 
 
 def bench_refine(args: argparse.Namespace) -> None:
     images = _alphamatting(args.data, args.images)
-    methods = args.methods or ["binary", "feather", f"classic-{refine_classic.DEFAULT_SOLVER}"]
+    methods = args.methods or ["binary", "feather", "classic-cf", "classic-fast"]
     for m in methods:
         if m not in METHODS:
             raise SystemExit(f"unknown method {m!r}; choose from {', '.join(METHODS)}")
@@ -213,15 +217,107 @@ def bench_large(args: argparse.Namespace) -> None:
     mask = coarse_masks.coarse_mask(big_gt, "grid")
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     t0 = time.perf_counter()
-    r = refine_classic.refine(big, mask)
+    r = refine_classic.refine(big, mask, method=args.method)
     seconds = time.perf_counter() - t0
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     mp = h * w / 1e6
-    print(f"\n## classic refinement on a {w}×{h} ({mp:.1f} MP) canvas ({name} upscaled)\n")
+    print(f"\n## classic refinement ({args.method}) on a {w}×{h} ({mp:.1f} MP) canvas ({name} upscaled)\n")
     print(f"band {r.band} px, {r.unknown_pixels / 1e6:.2f} M unknown pixels, "
           f"{seconds:.1f} s = {seconds / mp:.2f} s/MP, "
           f"peak RSS {peak:.0f} MiB (inputs already loaded: {before:.0f} MiB), "
           f"SAD binary {metrics.sad(mask, big_gt):.1f} → {metrics.sad(r.alpha, big_gt):.1f}, notes {r.notes}")
+
+
+GUARD_CANDIDATES = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
+
+
+def bench_crossval(args: argparse.Namespace) -> None:
+    """Choose the guard's threshold on half of the photos, report per photo on the other half, both ways.
+
+    The refinement is solved once per photo and variant without the guard; the guard is a blend towards the input,
+    so every candidate threshold is scored on the same solves. Objective: the mean over photos and variants of
+    SAD(refined) / SAD(binary), so each photo counts equally and a photo made worse is penalised as much as another
+    is improved.
+    """
+    images = _alphamatting(args.data, args.images)
+    variants = args.variants or list(coarse_masks.VARIANTS)
+    # (image, variant) -> binary SAD and SAD per candidate threshold
+    table: dict[tuple[str, str], tuple[float, list[float]]] = {}
+    for i, (name, image, gt) in enumerate(images):
+        for variant in variants:
+            mask = coarse_masks.coarse_mask(gt, variant, seed=i)
+            a = mask.astype(np.float32)
+            r = refine_classic.refine(image, mask, method="fast", guard=0.0)
+            sep = refine_classic.colour_separation(image, a, r.band)
+            sads = [metrics.sad(refine_classic.apply_guard(a, r.alpha, sep, t), gt) for t in GUARD_CANDIDATES]
+            table[name, variant] = (metrics.sad(mask, gt), sads)
+            print(f"  {name} {variant}: binary {table[name, variant][0]:.2f}, "
+                  + ", ".join(f"t={t:g} {v:.2f}" for t, v in zip(GUARD_CANDIDATES, sads)), file=sys.stderr, flush=True)
+    names = [n for n, _, _ in images]
+    halves = (names[0::2], names[1::2])
+    print(f"# crossval: {len(images)} photos, variants {', '.join(variants)}, guard thresholds {GUARD_CANDIDATES}")
+    for fold, (tune, held) in enumerate((halves, halves[::-1]), 1):
+        scores = [float(np.mean([table[n, v][1][k] / table[n, v][0] for n in tune for v in variants]))
+                  for k in range(len(GUARD_CANDIDATES))]
+        best = int(np.argmin(scores))
+        print(f"\n## fold {fold}: tuned on {' '.join(tune)}; held out {' '.join(held)}\n")
+        print("tuning objective (mean SAD ratio) per threshold: "
+              + ", ".join(f"{t:g}: {s:.3f}" for t, s in zip(GUARD_CANDIDATES, scores))
+              + f" -> chosen {GUARD_CANDIDATES[best]:g}\n")
+        for variant in variants:
+            print(f"### held out, {variant} (guard {GUARD_CANDIDATES[best]:g}; unguarded for comparison)\n")
+            print("| photo | binary SAD | refined SAD | change | unguarded SAD | change |")
+            print("|---|---|---|---|---|---|")
+            rows = [(n, table[n, variant][0], table[n, variant][1][best], table[n, variant][1][0]) for n in held]
+            means = ("mean", *(float(np.mean([r[k] for r in rows])) for k in (1, 2, 3)))
+            for n, b, g, u in [*rows, means]:
+                print(f"| {n} | {b:.2f} | {g:.2f} | {(g / b - 1) * 100:+.1f} % | {u:.2f} "
+                      f"| {(u / b - 1) * 100:+.1f} % |")
+            worst = max((r[2] / r[1] - 1) * 100 for r in rows)
+            print(f"\nworst held-out photo (guarded): {worst:+.1f} %\n", flush=True)
+
+
+_FIRSTCALL = """
+import sys, time
+t0 = time.perf_counter()
+import numpy as np
+from mam_engine.classic import refine as r
+if sys.argv[1] == "warm":
+    r.warm_up()
+t1 = time.perf_counter()
+yy, xx = np.mgrid[:400, :600]
+mask = np.hypot(yy - 200, xx - 300) < 120
+image = np.where(mask[..., None], 180, 60).astype(np.uint8).repeat(3, axis=2)
+t2 = time.perf_counter()
+r.refine(image, mask, method=sys.argv[2])
+t3 = time.perf_counter()
+r.refine(image, mask, method=sys.argv[2])
+t4 = time.perf_counter()
+print(f"{t1 - t0:.2f} {t3 - t2:.2f} {t4 - t3:.2f}")
+"""
+
+
+def bench_firstcall(args: argparse.Namespace) -> None:
+    """Fresh processes: the first refinement with an empty numba cache, with the cache, and after warm_up()."""
+    import os
+    import subprocess
+    import tempfile
+
+    root = Path(__file__).resolve().parents[1]
+    print("| numba cache | warm_up() at start | method | start-up incl. warm_up s | first refinement s | second s |")
+    print("|---|---|---|---|---|---|")
+    with tempfile.TemporaryDirectory() as cold_dir:
+        cases = [("empty (fresh install)", "cold", cold_dir), ("filled", "cold", None), ("filled", "warm", None),
+                 ("empty (fresh install)", "warm", None)]
+        for cache_label, warm, cache_dir in cases:
+            env = dict(os.environ)
+            if cache_label.startswith("empty"):
+                env["NUMBA_CACHE_DIR"] = cache_dir or tempfile.mkdtemp()
+            for method in ("fast",):
+                out = subprocess.run([sys.executable, "-c", _FIRSTCALL, warm, method], cwd=root, env=env,
+                                     capture_output=True, text=True, check=True).stdout.split()
+                print(f"| {cache_label} | {'yes' if warm == 'warm' else 'no'} | {method} | {out[0]} | {out[1]} "
+                      f"| {out[2]} |", flush=True)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -245,7 +341,14 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--image", default="GT04")
     p.add_argument("--width", type=int, default=6000)
     p.add_argument("--height", type=int, default=4000)
+    p.add_argument("--method", default=refine_classic.DEFAULT_METHOD, choices=refine_classic.METHODS)
     p.set_defaults(fn=bench_large)
+    p = sub.add_parser("crossval", help="the guard's threshold by two-fold cross-validation, per-photo results")
+    p.add_argument("--images", nargs="*")
+    p.add_argument("--variants", nargs="*", choices=coarse_masks.VARIANTS)
+    p.set_defaults(fn=bench_crossval)
+    p = sub.add_parser("firstcall", help="first refinement in fresh processes (JIT compile, cache, warm_up)")
+    p.set_defaults(fn=bench_firstcall)
     args = parser.parse_args(argv)
     args.fn(args)
 

@@ -45,15 +45,14 @@ def fuse(
     if guidance == "alpha":
         alpha = alpha_os8.astype(np.float32, copy=True)
         region = outside_box(post_mask)
-        alpha[region] = post[region]
+        np.copyto(alpha, post, where=region)
     elif guidance == "mask":
         alpha = post.copy()
         region = unknown_from_mask(post_mask, 10)
-        alpha[region] = alpha_os8[region]
+        np.copyto(alpha, alpha_os8, where=region)
     else:
         raise ValueError(f"unknown guidance {guidance!r}; choose one of {', '.join(GUIDANCES)}")
-    region = unknown_from_pred(alpha, 20)
-    alpha[region] = alpha_os4[region]
-    region = unknown_from_pred(alpha, 10)
-    alpha[region] = alpha_os1[region]
+    # copyto(where=) writes the same values as boolean indexing without gathering them into temporaries first.
+    np.copyto(alpha, alpha_os4, where=unknown_from_pred(alpha, 20))
+    np.copyto(alpha, alpha_os1, where=unknown_from_pred(alpha, 10))
     return alpha

@@ -17,6 +17,8 @@ from mam_engine.classic.foreground import estimate_foreground
 from mam_engine.request import MatteRequest, Prompt
 
 ProgressCallback = Callable[[str, float], None]
+# The progress stage a request reports while pymatting's kernels load or compile (first refinement of a process).
+COMPILING_STAGE = "compiling (first run only)"
 T = TypeVar("T")
 
 
@@ -103,14 +105,21 @@ class Pipeline(ABC):
         alpha = self.matte(image, segmentation, options.guidance, report)
         notes = list(segmentation.notes)
         if options.refine == "classic" and alpha.any():
+            if not classic_refine.is_warm():
+                # Only a process whose daemon did not call warm_up() at start gets here: say why it waits.
+                report(COMPILING_STAGE, 0.9)
+                self.timed("compile", classic_refine.warm_up)
             report("refine", 0.92)
             refined = self.timed("refine", classic_refine.refine, image, alpha, options.refine_band,
-                                 classic_refine.DEFAULT_SOLVER, classic_refine.TILE,
+                                 classic_refine.DEFAULT_SOLVER, None,
                                  lambda f: report("refine", 0.92 + 0.05 * f))
             alpha = refined.alpha
             notes += refined.notes
         foreground = None
         if options.foreground:
+            if not classic_refine.is_warm():
+                report(COMPILING_STAGE, 0.95)
+                self.timed("compile", classic_refine.warm_up)
             report("foreground", 0.97)
             foreground = self.timed("foreground", estimate_foreground, image, alpha)
         timings["total"] = time.perf_counter() - start

@@ -1,0 +1,143 @@
+"""The "fast" classic refinement (issue 14): same edge as the original two-pass method within a stated tolerance,
+deterministic whatever the threads, a guard that keeps the input where colours cannot tell the sides apart, the
+fall-back on a failed solve, bounded memory on a large canvas, and warm_up()."""
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from mam_engine.classic import refine as refine_classic
+from mam_engine.evaluation import coarse_masks, metrics
+from support.missing_parts import skip_or_fail
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+# Documented tolerance (docs/BENCHMARKS.md): on the edge band the fast method's alpha differs from the two-pass
+# method's by at most this on average (its sharpen pass stops CG at 1e-5 instead of 1e-6, with a sparser ichol).
+BAND_MEAN_TOLERANCE = 0.01
+
+
+def _photo_crop() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    root = DATA / "alphamatting-lowres"
+    if not root.is_dir():
+        skip_or_fail(f"shared test data not found at {root}")
+    gt = cv2.imread(str(root / "gt" / "GT05.png"), cv2.IMREAD_GRAYSCALE).astype(np.float32) / 255.0
+    image = cv2.cvtColor(cv2.imread(str(root / "input" / "GT05.png")), cv2.COLOR_BGR2RGB)
+    mask = coarse_masks.coarse_mask(gt, "grid")
+    ys, xs = np.nonzero((gt > 0.05) & (gt < 0.95))
+    cy, cx = int(np.median(ys)), int(np.median(xs))
+    y0, x0 = max(0, cy - 100), max(0, cx - 100)
+    crop = (slice(y0, y0 + 200), slice(x0, x0 + 200))
+    return image[crop].copy(), mask[crop].copy(), gt[crop].copy()
+
+
+def test_fast_matches_the_two_pass_method_on_the_edge_band_of_a_real_photo():
+    image, mask, gt = _photo_crop()
+    old = refine_classic.refine(image, mask, band=10, method="twopass")
+    new = refine_classic.refine(image, mask, band=10, method="fast", guard=0.0)
+    band = refine_classic.make_trimap(mask.astype(np.float32), 10) == 0.5
+    assert new.notes == [] and old.notes == []
+    assert np.abs(new.alpha - old.alpha)[band].mean() <= BAND_MEAN_TOLERANCE
+    assert np.array_equal(new.alpha[~band], mask[~band].astype(np.float32))
+    guarded = refine_classic.refine(image, mask, band=10, method="fast")
+    assert metrics.sad(guarded.alpha, gt) < 0.8 * metrics.sad(mask, gt)
+
+
+def test_fast_is_deterministic_across_threads_and_calls(monkeypatch):
+    image, mask, _ = _photo_crop()
+    first = refine_classic.refine(image, mask, band=10, tile=64).alpha
+    again = refine_classic.refine(image, mask, band=10, tile=64).alpha
+    monkeypatch.setattr(refine_classic, "_workers", lambda: 1)
+    single = refine_classic.refine(image, mask, band=10, tile=64).alpha
+    assert np.array_equal(first, again) and np.array_equal(first, single)
+
+
+def test_guard_keeps_the_input_where_the_two_sides_have_the_same_colours():
+    # Foreground and background drawn from the same noisy colour: the Laplacian has no edge to follow, so whatever
+    # it answers is a guess; the guard must hand back the input there.
+    rng = np.random.default_rng(7)
+    image = np.clip(rng.normal(120, 25, (128, 128, 3)), 0, 255).astype(np.uint8)
+    yy, xx = np.mgrid[:128, :128]
+    mask = np.hypot(yy - 64, xx - 64) < 36
+    unguarded = refine_classic.refine(image, mask, band=6, guard=0.0).alpha
+    guarded = refine_classic.refine(image, mask, band=6, guard=1.0).alpha
+    assert np.abs(unguarded - mask).max() > 0.05  # the solve alone does move alpha here
+    assert np.abs(guarded - mask).max() < 1e-6
+
+
+def test_guard_lets_a_clear_edge_through():
+    yy, xx = np.mgrid[:96, :96]
+    alpha = np.clip((28 + 2 - np.hypot(yy - 48, xx - 48)) / 4, 0, 1)
+    fg, bg = np.array([200.0, 60.0, 40.0]), np.array([30.0, 80.0, 190.0])
+    image = np.clip(alpha[..., None] * fg + (1 - alpha[..., None]) * bg, 0, 255).astype(np.uint8)
+    k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (7, 7))
+    mask = cv2.dilate((alpha > 0.5).astype(np.uint8), k).astype(bool)
+    r = refine_classic.refine(image, mask, band=8, guard=1.0)
+    assert metrics.sad(r.alpha, alpha) < 0.5 * metrics.sad(mask, alpha)
+
+
+def test_fast_falls_back_to_the_input_when_the_solver_does_not_converge(monkeypatch):
+    image, mask, _ = _photo_crop()
+    monkeypatch.setattr(refine_classic, "CG_MAXITER", 1)
+    r = refine_classic.refine(image, mask, band=10, method="fast")
+    assert np.array_equal(r.alpha, mask.astype(np.float32))
+    assert r.notes and "kept the previous alpha" in r.notes[0]
+
+
+def test_unknown_method_is_named():
+    image, mask, _ = _photo_crop()
+    with pytest.raises(ValueError, match="unknown refinement method 'magic'"):
+        refine_classic.refine(image, mask, method="magic")
+
+
+_MEMORY = """
+import resource, numpy as np
+from mam_engine.classic import refine as r
+r.warm_up()
+h, w = 4000, 4000
+yy, xx = np.ogrid[:h, :w]
+mask = (yy - 2000) ** 2 + (xx - 2000) ** 2 < 1500 ** 2
+rng = np.random.default_rng(0)
+image = np.where(mask[..., None], np.uint8(190), np.uint8(50)) + rng.integers(0, 20, (h, w, 3), dtype=np.uint8)
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+out = r.refine(image, mask, band=3)
+after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+assert out.notes == [], out.notes
+print((after - before) / 1024, image.nbytes / 2**20)
+"""
+
+
+@pytest.mark.slow
+def test_memory_on_a_16_mp_canvas_is_a_few_canvas_planes():
+    """Peak memory measured (not timed): the solves are tiled, so only per-pixel maps scale with the canvas. Measured
+    1466 MiB of growth on this 16-MP canvas (2026-12-03, ~24 float32 planes: trimaps, weights, distance maps); the
+    bound is 25 planes, a regression guard, not the 2-GiB-at-24-MP goal (not met yet: docs/BENCHMARKS.md)."""
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run([sys.executable, "-c", _MEMORY], cwd=root, capture_output=True, text=True, check=True)
+    grown, rgb = (float(v) for v in out.stdout.split())
+    assert rgb == pytest.approx(45.8, abs=0.1)
+    assert grown < 25 * 64
+
+
+def test_a_cold_process_reports_the_compile_stage_once_and_warm_up_prevents_it(monkeypatch):
+    from mam_engine import MattingEngine
+    from mam_engine.pipelines.base import COMPILING_STAGE
+
+    image, mask, _ = _photo_crop()
+    engine = MattingEngine(backend="classic")
+    box = (20.0, 20.0, 180.0, 180.0)
+    monkeypatch.setattr(refine_classic, "_warm", threading.Event())  # as in a fresh process
+    stages: list[str] = []
+    engine.matte(image, box=box, on_progress=lambda stage, fraction: stages.append(stage))
+    assert stages.count(COMPILING_STAGE) == 1 and stages.index(COMPILING_STAGE) < stages.index("refine")
+    stages.clear()
+    engine.matte(image, box=box, on_progress=lambda stage, fraction: stages.append(stage))
+    assert COMPILING_STAGE not in stages
+    monkeypatch.setattr(refine_classic, "_warm", threading.Event())
+    refine_classic.warm_up()
+    stages.clear()
+    engine.matte(image, box=box, on_progress=lambda stage, fraction: stages.append(stage))
+    assert COMPILING_STAGE not in stages
