@@ -151,7 +151,12 @@ class Daemon:
                             protocol_versions=list(SUPPORTED_VERSIONS), model=self._model(),
                             limits=self.limits.as_dict(), pixel_formats=list(PIXEL_FORMATS),
                             depths=list(DEPTHS), guidances=list(GUIDANCES), features=list(FEATURES),
-                            auth="curve" if self.curve else "none")
+                            auth="curve" if self.curve else "none", **self._pool())
+
+    def _pool(self) -> dict:
+        """hello's `pool`, only when the mattes run on a Ray Serve pool (mam-server --ray)."""
+        pool_info = getattr(self.engine, "pool_info", None)
+        return {"pool": pool_info()} if pool_info is not None else {}
 
     def _model(self) -> dict:
         described = {str(k): v for k, v in self.engine.describe().items()

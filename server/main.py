@@ -63,6 +63,11 @@ def build_parser() -> argparse.ArgumentParser:
     sec.add_argument("--curve-secret-key", metavar="FILE", help="the server's secret certificate (zmq.auth format)")
     sec.add_argument("--curve-authorized-keys", metavar="DIR", help="directory of allowed clients' public "
                                                                     "certificates")
+    pool = p.add_argument_group("studio pool (Ray Serve, docs/CLUSTER.md; needs the cluster extra)")
+    pool.add_argument("--ray", metavar="ADDRESS", help="run the mattes on a Ray cluster: 'auto' or the head's "
+                                                       "host:port; this process stays the ZeroMQ front")
+    pool.add_argument("--replicas", type=int, help="with --ray: engines in the pool (default: one per GPU of the "
+                                                   "cluster, else 1)")
     p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     return p
 
@@ -129,7 +134,13 @@ def main(argv: list[str] | None = None) -> int:
     from mam_engine import MattingEngine  # after argument checks: importing torch takes seconds
 
     try:
-        engine = MattingEngine.from_settings(settings, choice.backend)
+        if args.ray:  # the studio pool: same front, the mattes run on Ray Serve replicas
+            from .ray_pool import PoolEngine
+
+            engine = PoolEngine.start(args.ray, settings, choice.backend, args.replicas,
+                                      image_bytes=args.image_cache_bytes)
+        else:
+            engine = MattingEngine.from_settings(settings, choice.backend)
     except Exception as exc:  # missing/corrupt checkpoints, unknown model or device: say which, no traceback
         print(f"mam-server: cannot load the model: {exc}", file=sys.stderr)
         if choice.backend != "classic":
@@ -153,6 +164,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"mam-server: {exc}", file=sys.stderr)
         return 2
     daemon.serve()
+    if args.ray:
+        engine.close()
     return 0
 
 

@@ -1,10 +1,13 @@
-"""The model worker: one thread per device running `MattingEngine.matte` off a bounded queue.
+"""The model worker: one thread per device running `MattingEngine.run` off a bounded queue.
 
 The socket loop never waits for it: jobs go in through `submit` (a lock, no I/O), replies come back as
 whole ZeroMQ messages on an inproc PUSH socket the loop polls next to its ROUTER. Interactive use
 produces bursts of requests, so a newer `matte` from the same client replaces its queued older ones, and
 `cancel` stops a running one at the next stage boundary (the engine's `on_progress` hook raises).
 Every job was validated (prompt, options, digest) before it was queued, so a failure here is a bug: `internal`.
+
+An engine with a `concurrency` attribute above 1 (the Ray Serve pool, server/ray_pool.py) gets that many jobs at
+once, each on its own thread; the queue, its limits, supersede and cancel are the same for all of them.
 """
 from __future__ import annotations
 
@@ -45,7 +48,8 @@ class Job:
 
 
 class Worker(threading.Thread):
-    """Runs jobs in arrival order; every reply for a job is sent from this thread on `results_endpoint`."""
+    """Runs jobs in arrival order, `concurrency` at a time (1 for an in-process engine); every reply for a job is
+    sent from the thread that runs it, on its own PUSH socket to `results_endpoint`."""
 
     def __init__(self, engine, store: ImageStore, context: zmq.Context, results_endpoint: str,
                  limits: Limits) -> None:
@@ -56,7 +60,8 @@ class Worker(threading.Thread):
         self.results_endpoint = results_endpoint
         self.limits = limits
         self._queue: list[Job] = []
-        self._running: Job | None = None
+        self._running: list[Job] = []
+        self.concurrency = max(1, int(getattr(engine, "concurrency", 1)))
         self._stopping = False
         self._cond = threading.Condition()
 
@@ -94,34 +99,43 @@ class Worker(threading.Thread):
                 if job.client == client and job.request.id == target:
                     self._queue.remove(job)
                     return "queued", job
-            running = self._running
-            if running is not None and running.client == client and running.request.id == target:
-                running.cancel_reason = "cancelled"
-                return "running", running
+            for running in self._running:
+                if running.client == client and running.request.id == target:
+                    running.cancel_reason = "cancelled"
+                    return "running", running
             return "unknown", None
 
     def will_have_image(self, key: str) -> bool:
         """True when a queued or running job brings the pixels for `key` (a digest-only request may follow it)."""
         with self._cond:
-            jobs = self._queue + ([self._running] if self._running else [])
+            jobs = self._queue + self._running
             return any(j.request.image.key == key and j.request.pixels is not None for j in jobs)
 
     def counts(self) -> dict[str, int]:
         with self._cond:
-            return {"queued": len(self._queue), "running": int(self._running is not None)}
+            return {"queued": len(self._queue), "running": len(self._running)}
 
     def stop(self) -> list[Job]:
         """Stop taking work; flag the running job; return the queued jobs for the caller to answer."""
         with self._cond:
             self._stopping = True
             dropped, self._queue = self._queue, []
-            if self._running is not None:
-                self._running.cancel_reason = "shutting_down"
-            self._cond.notify()
+            for running in self._running:
+                running.cancel_reason = "shutting_down"
+            self._cond.notify_all()
             return dropped
 
     # --- the worker thread ----------------------------------------------------------------------
     def run(self) -> None:
+        others = [threading.Thread(target=self._serve, name=f"mam-worker-{i}", daemon=True)
+                  for i in range(1, self.concurrency)]
+        for thread in others:
+            thread.start()
+        self._serve()
+        for thread in others:
+            thread.join()
+
+    def _serve(self) -> None:
         push = self.context.socket(zmq.PUSH)
         push.setsockopt(zmq.LINGER, 1000)
         push.connect(self.results_endpoint)
@@ -132,12 +146,13 @@ class Worker(threading.Thread):
                         self._cond.wait()
                     if not self._queue:
                         return
-                    job = self._running = self._queue.pop(0)
+                    job = self._queue.pop(0)
+                    self._running.append(job)
                 try:
                     final = self._run_job(job, push)
                 finally:
                     with self._cond:
-                        self._running = None
+                        self._running.remove(job)
                 # Sent after clearing `_running`, so a status asked after the answer never shows the job.
                 push.send_multipart(final, copy=False)
         finally:
