@@ -10,6 +10,7 @@ import numpy as np
 from mam_engine.image_io import alpha_to_uint, read_mask, read_rgb, write_png_atomic
 from mam_engine.pipelines import PIPELINES, EngineSettings, pipeline_class
 from mam_engine.request import GUIDANCES, REFINE_METHODS, RequestError, check_request
+from mam_engine.weights.catalog import MissingWeightsError
 
 
 def _numbers(text: str, counts: tuple[int, ...], what: str) -> tuple[float, ...]:
@@ -81,6 +82,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except (OSError, ValueError, RuntimeError) as exc:
         print(f"mam-matte: error: {exc}", file=sys.stderr)
+        if isinstance(exc, MissingWeightsError):
+            print("mam-matte: no weights yet? --backend classic needs none (GrabCut + closed-form matting); "
+                  "`mam-weights download vit_b` fetches the MAM model's", file=sys.stderr)
         return 1
     print(f"{args.output}: {image.shape[1]}×{image.shape[0]}, score {result.score:.3f}, "
           f"{result.timings['total']:.2f} s on {engine.describe()['device']}")

@@ -25,7 +25,14 @@ from PIL import Image
 
 from plugins.krita.build_zip import build
 from support.daemon_harness import WireClient, alpha_array, free_port
-from support.editor_chroot import SUITES, editors_root_or_skip, ground_truth_photo, mounted_proc, virtual_display
+from support.editor_chroot import (
+    SUITES,
+    editors_root_or_skip,
+    ground_truth_photo,
+    mounted_proc,
+    package_version,
+    virtual_display,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 DRIVER = ROOT / "tests" / "editors" / "krita_e2e_driver.py"
@@ -120,7 +127,9 @@ def _run_krita(root: Path, home: Path, home_in_root: Path, endpoint: str, classi
                 log, _ = krita.communicate()
     results_path = out / "results.json"
     results = json.loads(results_path.read_text()) if results_path.exists() else None
-    assert results is not None, f"the Krita driver did not finish (rc {krita.returncode}):\n{log[-6000:]}"
+    stages = (out / "stage.log").read_text().splitlines() if (out / "stage.log").exists() else ["(none)"]
+    assert results is not None, f"the Krita driver did not finish (rc {krita.returncode}) during " \
+                                f"{stages[-1]!r}:\n{log[-6000:]}"
     assert "error" not in results, results["error"] + "\n" + log[-4000:]
     return results, out
 
@@ -245,11 +254,16 @@ def test_selection_equals_the_daemons_alpha(session, daemon, photo, depth):
     assert case["layer_unchanged_by_selection"]
 
 
-@pytest.mark.xfail(strict=True, reason="Krita 5.2's scripting API has no undoable way to replace the global "
-                                       "selection: Document.setSelection pushes no undo command")
 @pytest.mark.parametrize("depth", DEPTHS)
-def test_one_undo_restores_the_previous_selection(session, depth):
-    assert session[0]["cases"][depth]["selection_restored_by_undo"]
+def test_one_undo_restores_the_previous_selection(session, editors_root, depth):
+    """Krita 5.2's scripting API has no undoable way to replace the global selection (Document.setSelection
+    pushes no undo command); Krita 5.3 records it, so one undo brings the old selection back there. Both ways are
+    asserted, so a change in either release is noticed."""
+    restored = session[0]["cases"][depth]["selection_restored_by_undo"]
+    if package_version(editors_root, "krita") < (5, 3):
+        assert not restored, "Krita 5.2 now undoes Document.setSelection: update README's known limit"
+    else:
+        assert restored
 
 
 def test_classic_daemon_is_named_in_the_docker_and_extracts_the_subject(session, classic_daemon, photo):

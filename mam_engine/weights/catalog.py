@@ -65,6 +65,7 @@ class Checkpoint:
     manual_url: str
     note: str = ""
     bundles_sam: bool = False
+    approx_size: int | None = None   # what the publisher's page says when no exact byte count is published
 
     @property
     def stem(self) -> str:
@@ -100,8 +101,100 @@ REGISTRY: tuple[Checkpoint, ...] = (
                 "https://huggingface.co/camenduru/Matting-Anything/resolve/main/mam_sam_vitb.pth"),
                "b7d0781aa6edeab7b0d8195edf5b894402f9fa5b7220759825ff750c75450f08", None,
                _MAM_HF_REPO + "/blob/main/checkpoints/mam_sam_vitb.pth",
-               "older all-in-one MAM (SAM ViT-B + M2M), about 408 MB", bundles_sam=True),
+               "older all-in-one MAM (SAM ViT-B + M2M), about 408 MB", bundles_sam=True,
+               approx_size=408_000_000),
 )
+
+
+# Text detectors: a transformers model folder (config, safetensors weights, image processor and tokenizer files), kept
+# as <weights folder>/<name>/ and fetched file by file from the Hugging Face repository at a pinned commit, so the
+# bytes never change under a name. Each file is an ordinary `Checkpoint` named "<name>/<file>", so `mam-weights`
+# lists, downloads (resumable, .part, verified) and checks it like the others. Only model.safetensors is stored with
+# LFS; its sha256 is the LFS oid the hub shows for that commit (the file's exact byte count is not published on the
+# pages we could consult: "689 MB"). The small files are plain git blobs, for which the hub publishes no sha256;
+# the pinned commit in the URL fixes their content.
+DETECTOR_KIND = "detector"
+_GDINO_TINY_REPO = "IDEA-Research/grounding-dino-tiny"
+_GDINO_TINY_REVISION = "a2bb814dd30d776dcf7e30523b00659f4f141c71"
+
+
+@dataclass(frozen=True)
+class DetectorWeights:
+    """One detector: a folder of files from one Hugging Face repository at one commit."""
+
+    name: str
+    repo: str
+    revision: str
+    files: tuple[Checkpoint, ...]
+    licence: str
+    note: str
+
+    @property
+    def page(self) -> str:
+        return f"https://huggingface.co/{self.repo}/tree/{self.revision}"
+
+
+def _hf_files(name: str, repo: str, revision: str,
+              files: Sequence[tuple[str, str | None, int | None]], note: str) -> tuple[Checkpoint, ...]:
+    return tuple(Checkpoint(f"{name}/{path}", DETECTOR_KIND, name,
+                            (f"https://huggingface.co/{repo}/resolve/{revision}/{path}",), sha256, size,
+                            f"https://huggingface.co/{repo}/blob/{revision}/{path}", note)
+                 for path, sha256, size in files)
+
+
+DETECTORS: tuple[DetectorWeights, ...] = (
+    DetectorWeights(
+        "grounding-dino-tiny", _GDINO_TINY_REPO, _GDINO_TINY_REVISION,
+        _hf_files("grounding-dino-tiny", _GDINO_TINY_REPO, _GDINO_TINY_REVISION, (
+            ("config.json", None, None),
+            ("model.safetensors", "1a2412ef99bd74bcd3c2a246fa1e48581f8889a1300c9051974741314fc042f3", None),
+            ("preprocessor_config.json", None, None),
+            ("tokenizer.json", None, None),
+            ("tokenizer_config.json", None, None),
+            ("special_tokens_map.json", None, None),
+            ("vocab.txt", None, None),
+            ("added_tokens.json", None, None),
+        ), "Grounding DINO Swin-T (text prompts), about 689 MB"),
+        "Apache-2.0", "Grounding DINO Swin-T (OGC), the Matting Anything reference's text detector"),
+)
+DEFAULT_DETECTOR = DETECTORS[0].name
+DETECTOR_FILES: tuple[Checkpoint, ...] = tuple(f for d in DETECTORS for f in d.files)
+# What a folder must hold to load (the others are optional tokenizer extras).
+_DETECTOR_REQUIRED = ("config.json", "model.safetensors", "preprocessor_config.json", "tokenizer_config.json")
+
+
+def get_detector(name: str) -> DetectorWeights:
+    for detector in DETECTORS:
+        if detector.name == name:
+            return detector
+    raise KeyError(f"unknown detector {name!r}; known: {', '.join(d.name for d in DETECTORS)}")
+
+
+def detector_problem(folder: Path) -> str | None:
+    """None when `folder` holds a loadable transformers detector; else which file is missing."""
+    missing = [f for f in _DETECTOR_REQUIRED if not (folder / f).is_file()]
+    if missing:
+        return f"{folder} lacks {', '.join(missing)}"
+    if not ((folder / "tokenizer.json").is_file() or (folder / "vocab.txt").is_file()):
+        return f"{folder} has neither tokenizer.json nor vocab.txt"
+    return None
+
+
+def find_detector(name: str = DEFAULT_DETECTOR, *, root: Path | str | None = None) -> Path:
+    """The folder of detector `name` in the weights folder; MissingWeightsError names the command that fetches it.
+
+    Only presence is checked (a few stat calls, so the daemon can ask on every hello): safetensors refuses a
+    truncated file by its own header when it loads, and `mam-weights check` verifies the hash.
+    """
+    detector = get_detector(name)
+    folder = (Path(root) if root is not None else weights_dir()) / detector.name
+    problem = detector_problem(folder)
+    if problem is None:
+        return folder
+    raise MissingWeightsError(
+        f"No text detector in {folder} ({problem}). Run `mam-weights download {detector.name}` (about 689 MB, "
+        f"{detector.licence}) to fetch it from {detector.page}, or copy that folder's files there by hand. "
+        f"(Set {ENV_VAR} to keep the weights in another folder.)")
 
 
 def default_weights_dir(platform: str = sys.platform, env: Mapping[str, str] = os.environ) -> Path:
@@ -221,7 +314,7 @@ def download(entry: Checkpoint, root: Path | str | None = None, *, progress: boo
         raise DownloadError(
             f"{entry.name} has no direct download link. Download it by hand from {entry.manual_url} "
             f"and save it as {final}.")
-    base.mkdir(parents=True, exist_ok=True)
+    final.parent.mkdir(parents=True, exist_ok=True)  # detector files live in a subfolder
     part = final.with_name(final.name + PART_SUFFIX)
     failures: list[DownloadError] = []
     for url in entry.urls:
@@ -326,7 +419,7 @@ def _total_length(response: http.client.HTTPResponse, offset: int) -> int | None
 
 
 def _fail_message(entry: Checkpoint, url: str, part: Path, reason: str) -> str:
-    final = part.with_name(entry.name)
+    final = part.with_name(part.name.removesuffix(PART_SUFFIX))
     kept = ""
     if part.is_file():
         kept = f" The {part.stat().st_size} bytes received are kept in {part}; run the download again to resume."

@@ -1,4 +1,4 @@
-"""`mam-weights`: list, download and verify the SAM / MAM checkpoints in the per-user weights cache.
+"""`mam-weights`: list, download and verify the SAM / MAM checkpoints and the text detector in the weights cache.
 
 Exit codes: 0 ok; 1 a download or hash check failed, or a needed file can only be fetched by hand; 2 usage error.
 """
@@ -15,7 +15,8 @@ from mam_engine.weights import catalog as w
 _OK, _FAIL, _USAGE = 0, 1, 2
 
 
-def main(argv: Sequence[str] | None = None, registry: Sequence[w.Checkpoint] = w.REGISTRY) -> int:
+def main(argv: Sequence[str] | None = None,
+         registry: Sequence[w.Checkpoint] = w.REGISTRY + w.DETECTOR_FILES) -> int:
     """Entry point of the console script; `registry` is replaceable so tests can serve their own files."""
     try:
         args = _parser().parse_args(argv)
@@ -42,15 +43,17 @@ def main(argv: Sequence[str] | None = None, registry: Sequence[w.Checkpoint] = w
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="mam-weights", description="Manage the SAM and MAM checkpoints.")
+    parser = argparse.ArgumentParser(prog="mam-weights",
+                                     description="Manage the SAM and MAM checkpoints and the text detector.")
     parser.add_argument("--dir", help=f"weights folder (default: ${w.ENV_VAR} or the per-user cache)")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="known files, sizes, present or missing")
     get = sub.add_parser("download", help="fetch files into the weights folder (resumes partial downloads)")
     get.add_argument("targets", nargs="+", metavar="NAME",
-                     help="a file name (e.g. sam_vit_b_01ec64.pth), 'all', or a model type: "
-                          + ", ".join(w.MODEL_TYPES))
+                     help="a file name (e.g. sam_vit_b_01ec64.pth), 'all', a model type ("
+                          + ", ".join(w.MODEL_TYPES) + ") or a text detector (" + ", ".join(
+                              d.name for d in w.DETECTORS) + ")")
     get.add_argument("--timeout", type=float, default=w.DEFAULT_TIMEOUT,
                      help="seconds to wait for the server to connect or send (default: %(default)s)")
     sub.add_parser("check", help="verify size and sha256 of the files present")
@@ -74,6 +77,8 @@ def _plan(targets: Sequence[str], root: Path,
         if target == "all":
             chosen = [e for e in registry if e.urls]
             notes.extend(e for e in registry if not e.urls and not (root / e.name).is_file() and e not in notes)
+        elif any(e.kind == w.DETECTOR_KIND and e.model_type == target for e in registry):
+            chosen = [e for e in registry if e.kind == w.DETECTOR_KIND and e.model_type == target]
         elif target in w.MODEL_TYPES:
             m2m = _pick(w.candidates("m2m", target, registry), root)
             sam = None if m2m is not None and m2m.bundles_sam else _pick(w.candidates("sam", target, registry), root)
@@ -121,13 +126,14 @@ def _list(root: Path, registry: Sequence[w.Checkpoint]) -> int:
         path = root / entry.name
         part = path.with_name(path.name + w.PART_SUFFIX)
         if path.is_file():
-            status, size = "present", entry.size or path.stat().st_size
+            status, size = "present", _human(entry.size or path.stat().st_size)
         else:
-            size = entry.size or 0
+            size = _human(entry.size) if entry.size else (f"~{_human(entry.approx_size)}" if entry.approx_size
+                                                          else "unknown")
             status = "missing" if entry.urls else "missing (manual download)"
             if part.is_file():
                 status = f"partial ({_human(part.stat().st_size)})"
-        rows.append((entry.name, entry.kind, entry.model_type, _human(size), status, str(path)))
+        rows.append((entry.name, entry.kind, entry.model_type, size, status, str(path)))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
     for row in rows:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[-1])

@@ -49,6 +49,13 @@ class Run:
         self.window = self.k.activeWindow()
         self.results = {"cases": {}}
 
+    def mark(self, stage):
+        """Append the stage about to run to stage.log (kept if Krita crashes, so the test can say where)."""
+        with open(os.path.join(self.out, "stage.log"), "a") as f:
+            f.write(stage + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+
     def dump(self, name, data) -> str:
         with open(os.path.join(self.out, name), "wb") as f:
             f.write(bytes(data))
@@ -204,12 +211,14 @@ class Run:
         edge = self.results["edge"] = {}
         notes = []
         # nothing to go on: a message, nothing else
+        self.mark("edge: empty document")
         empty = yield from self.open_view(self.k.createDocument(64, 48, "empty", "RGBA", "U8", "", 72.0))
         ctl = self.controller(notes)
         edge["refused"] = [ctl.start("selection", empty, self.settings()), list(notes)]
         edge["refused_left_no_selection"] = empty.selection() is None
         # points from a vector layer named "MAM points" (300 dpi: shapes live in points, prompts in pixels)
         from mam_krita.document_prompt import collect_prompt
+        self.mark("edge: points document")
         pts = yield from self.open_view(self.k.createDocument(120, 80, "points", "RGBA", "U8", "", 300.0))
         layer = pts.createVectorLayer("MAM points")
         pts.rootNode().addChildNode(layer, None)
@@ -221,6 +230,7 @@ class Run:
         edge["points_box"] = prompt.box
         # a daemon that is not there: a message with the start command
         notes.clear()
+        self.mark("edge: daemon down")
         photo = yield from self.open_view(self.k.openDocument(self.cfg["photo"]))
         self.set_box_selection(photo, self.cfg["box"])
         box_selection = self.selection_bytes(photo)
@@ -229,6 +239,7 @@ class Run:
         edge["down"] = [down, list(notes)]
         # refine the selection: the selection itself goes along as the mask
         from mam_krita.settings import Settings
+        self.mark("edge: refine the selection")
         refine = Settings(endpoint=self.cfg["endpoint"], refine_selection=True)
         edge["refine"] = yield from self.run_controller(self.controller(notes), "selection", photo, refine)
         edge["refine_file"] = self.dump("selection_refined_U8.bin", self.selection_bytes(photo))
@@ -236,11 +247,13 @@ class Run:
         # Cancel right after starting: nothing applied
         notes.clear()
         ctl = self.controller(notes)
+        self.mark("edge: cancel")
         cancelled = yield from self.run_controller(ctl, "selection", photo, self.settings(), after_start=ctl.cancel)
         edge["cancel"] = [cancelled, list(notes)]
         edge["cancel_left_selection"] = self.selection_bytes(photo) == box_selection
         # the image closed while the daemon works: the result is dropped, nothing breaks
         photo.setModified(False)
+        self.mark("edge: image closed during a request")
         edge["closed"] = yield from self.run_controller(self.controller(notes), "mask", photo, self.settings(),
                                                         after_start=photo.close)
         edge["documents_after_close"] = len(self.k.documents())
@@ -298,11 +311,15 @@ class Run:
 
     def main(self):
         try:
+            self.mark("plugin loaded")
             yield from self.plugin_loaded()
             for depth in self.cfg["depths"]:
+                self.mark(f"photo {depth}")
                 yield from self.photo_case(depth)
             yield from self.edge_cases()
+            self.mark("refine edges")
             yield from self.refine_edges_case()
+            self.mark("classic mode")
             yield from self.classic_mode()
         except Exception:
             self.results["error"] = traceback.format_exc()

@@ -50,15 +50,15 @@ def gimp_series(root: Path) -> str:
     return found[-1]
 
 
-def editor_versions(root: Path) -> str:
-    """"Krita 5.3.4, GIMP 3.2.6" as the root's package database has them (for messages and test ids)."""
+def package_version(root: Path, package: str) -> tuple[int, ...]:
+    """The upstream version of an installed package in a root, as numbers: (5, 3, 4, 1) for krita 1:5.3.4.1+dfsg-1."""
     status = (root / "var" / "lib" / "dpkg" / "status").read_text(errors="replace")
-    versions = {}
     for block in status.split("\n\n"):
         fields = dict(line.split(": ", 1) for line in block.splitlines() if ": " in line and line[0] != " ")
-        if fields.get("Package") in ("krita", "gimp") and "installed" in fields.get("Status", ""):
-            versions[fields["Package"]] = fields["Version"].split(":")[-1].split("+")[0].split("-")[0]
-    return f"Krita {versions.get('krita', '?')}, GIMP {versions.get('gimp', '?')}"
+        if fields.get("Package") == package and "installed" in fields.get("Status", ""):
+            upstream = fields["Version"].split(":")[-1].split("+")[0].split("-")[0].split("~")[0]
+            return tuple(int(part) for part in upstream.split(".") if part.isdigit())
+    raise AssertionError(f"{package} is not installed in {root}")
 
 
 def ground_truth_photo(name: str) -> tuple[Path, np.ndarray, list[int]]:
