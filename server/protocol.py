@@ -37,10 +37,12 @@ ERROR_CODES = (
     "unknown_image",        # digest-only matte for an image the daemon does not hold: re-send pixels
     "too_large",            # image over max_pixels, or message over max_message_bytes
     "too_many_points",      # more than max_points prompt points
+    "missing_weights",      # a text prompt on a daemon without detector weights: the message names the command
     "queue_full",           # max_queue requests (or max_queued_bytes of frames) already wait
     "cancelled",            # the request was cancelled by a `cancel`
     "superseded",           # a newer `matte` from the same client replaced this queued one
     "shutting_down",        # the daemon is stopping; the request was not (fully) run
+    "replica_lost",         # (--ray pools) the replica running the request died; send it again
     "internal",             # a bug in the daemon or the model; every bad input gets one of the codes above
 )
 
@@ -48,8 +50,21 @@ MAX_ID_CHARS = 64
 MAX_HEADER_BYTES = 1 << 20
 DIGEST_RE = re.compile(r"^[0-9a-f]{32}$")
 DEPTHS = (8, 16)
-# Optional matte options a client may look for in hello before using them (all within version 1).
+# Optional matte options a client may look for in hello before using them (all within version 1). "text" is
+# added per hello when the engine has detector weights (`features`).
 FEATURES = tuple(f"refine:{m}" for m in REFINE_METHODS) + ("foreground",)
+TEXT_FEATURE = "text"
+
+
+def text_available(engine: Any) -> bool:
+    """The engine can run text prompts now (its detector files are present); engines without the notion cannot."""
+    check = getattr(engine, "text_available", None)
+    return bool(check()) if check is not None else False
+
+
+def features(engine: Any) -> list[str]:
+    """hello's `features` for this engine: `text` only while detector weights are present."""
+    return list(FEATURES) + ([TEXT_FEATURE] if text_available(engine) else [])
 
 
 class ProtocolError(Exception):
@@ -132,10 +147,12 @@ def decode_header(data: bytes | memoryview) -> dict:
     return header
 
 
-def parse_request(frames: Sequence[memoryview | bytes], limits: Limits, always_refines: bool = False) -> Message:
+def parse_request(frames: Sequence[memoryview | bytes], limits: Limits, always_refines: bool = False,
+                  text_available: bool = False) -> Message:
     """Validate one client message (without the ROUTER identity) into a typed message.
 
     `always_refines`: the daemon's pipeline refines every matte (classic), which the option rules depend on.
+    `text_available`: detector weights are present, so a text prompt is accepted (else `missing_weights`).
     """
     if not frames:
         raise ProtocolError("bad_message", "empty message")
@@ -165,7 +182,7 @@ def parse_request(frames: Sequence[memoryview | bytes], limits: Limits, always_r
         raise ProtocolError("too_large", f"message is {total} bytes; max_message_bytes is "
                                          f"{limits.max_message_bytes}", rid)
     try:
-        return _PARSERS[rtype](rid, header, dict(zip(names, binary)), limits, always_refines)
+        return _PARSERS[rtype](rid, header, dict(zip(names, binary)), limits, always_refines, text_available)
     except RequestError as exc:
         raise ProtocolError(exc.code, exc.message, rid) from None
     except ProtocolError as exc:
@@ -178,7 +195,8 @@ def _no_frames(rtype: str, frames: dict) -> None:
         raise ProtocolError("bad_message", f"'{rtype}' takes no binary frames, got {echo(sorted(frames))}")
 
 
-def _parse_hello(rid: str, header: dict, frames: dict, limits: Limits, always_refines: bool) -> HelloMessage:
+def _parse_hello(rid: str, header: dict, frames: dict, limits: Limits, always_refines: bool,
+                 text_available: bool) -> HelloMessage:
     _no_frames("hello", frames)
     client = header.get("client", "")
     if not isinstance(client, str) or len(client) > 200:
@@ -186,12 +204,14 @@ def _parse_hello(rid: str, header: dict, frames: dict, limits: Limits, always_re
     return HelloMessage(rid, client)
 
 
-def _parse_status(rid: str, header: dict, frames: dict, limits: Limits, always_refines: bool) -> StatusMessage:
+def _parse_status(rid: str, header: dict, frames: dict, limits: Limits, always_refines: bool,
+                  text_available: bool) -> StatusMessage:
     _no_frames("status", frames)
     return StatusMessage(rid)
 
 
-def _parse_cancel(rid: str, header: dict, frames: dict, limits: Limits, always_refines: bool) -> CancelMessage:
+def _parse_cancel(rid: str, header: dict, frames: dict, limits: Limits, always_refines: bool,
+                  text_available: bool) -> CancelMessage:
     _no_frames("cancel", frames)
     target = header.get("target")
     if not isinstance(target, str) or not 0 < len(target) <= MAX_ID_CHARS:
@@ -246,7 +266,8 @@ def mask_to_bool(frame: memoryview | bytes, width: int, height: int) -> np.ndarr
     return np.frombuffer(frame, dtype=np.uint8).reshape(height, width) >= 128
 
 
-def _parse_matte(rid: str, header: dict, frames: dict, limits: Limits, always_refines: bool) -> MatteMessage:
+def _parse_matte(rid: str, header: dict, frames: dict, limits: Limits, always_refines: bool,
+                 text_available: bool) -> MatteMessage:
     unknown = set(frames) - {"pixels", "mask"}
     if unknown:
         raise ProtocolError("bad_message", f"unknown frame name(s) {echo(sorted(unknown))}; matte takes 'pixels', "
@@ -262,7 +283,9 @@ def _parse_matte(rid: str, header: dict, frames: dict, limits: Limits, always_re
     request = check_request(spec.width, spec.height, box=prompt.get("box"), points=prompt.get("points"), mask=mask,
                             guidance=options.get("guidance", "alpha"), refine=options.get("refine"),
                             refine_band=options.get("refine_band"), foreground=options.get("foreground", False),
-                            limits=limits, always_refines=always_refines)
+                            limits=limits, always_refines=always_refines, text=prompt.get("text"),
+                            box_threshold=options.get("box_threshold"), text_threshold=options.get("text_threshold"),
+                            instances=options.get("instances"), text_available=text_available)
     depth = options.get("depth", 8)
     crop = options.get("crop", False)
     if not _is_int(depth) or depth not in DEPTHS:
@@ -278,6 +301,41 @@ def _view(frame: Any) -> memoryview | None:
 
 _PARSERS: dict[str, Any] = {"hello": _parse_hello, "status": _parse_status, "cancel": _parse_cancel,
                             "matte": _parse_matte}
+
+
+def instance_frames(instances: Sequence[Any], instances_mode: str, depth: int, crop: bool,
+                    main: tuple[int, int, int, int]) -> tuple[list[dict], list[np.ndarray]]:
+    """A text result's `instances` header entries and their alpha frames (`alpha_0`, ... with instances="all").
+
+    With "best" the one instance's matte is the main `alpha` frame (named, not repeated). `main` is that frame's
+    (x, y, width, height). Each "all" frame is cropped on its own with `crop`.
+    """
+    from .alpha_frame import encode_alpha
+
+    entries: list[dict] = []
+    frames: list[np.ndarray] = []
+    for i, inst in enumerate(instances):
+        entry = {"box": [float(v) for v in inst.box], "score": float(inst.score), "label": str(inst.label),
+                 "mask_score": float(inst.mask_score)}
+        if instances_mode == "all":
+            samples, x, y = encode_alpha(inst.alpha, depth, crop)
+            frames.append(samples)
+            entry.update(frame=f"alpha_{i}", x=x, y=y, width=int(samples.shape[1]), height=int(samples.shape[0]))
+        else:
+            entry.update(frame="alpha", x=main[0], y=main[1], width=main[2], height=main[3])
+        entries.append(entry)
+    return entries, frames
+
+
+def text_result(message: MatteMessage, result: Any, main: tuple[int, int, int, int]
+                ) -> tuple[dict, list[str], list[np.ndarray]]:
+    """For the worker's result: ({"instances": [...]} or {}, the extra frame names, their frames), in frame order
+    after `alpha`. Empty for a request without text."""
+    query = message.request.text
+    if query is None:
+        return {}, [], []
+    entries, frames = instance_frames(result.instances, query.instances, message.depth, message.crop, main)
+    return {"instances": entries}, [e["frame"] for e in entries if e["frame"] != "alpha"], frames
 
 
 def reply_header(rtype: str, request_id: str | None, **fields: Any) -> bytes:

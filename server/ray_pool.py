@@ -218,6 +218,6 @@ class PoolEngine:
             raise
         except (ray.exceptions.RayActorError, ray.exceptions.ActorUnavailableError) as exc:
             log.warning("event=replica_lost key=%s error=%r", key, str(exc)[:300])
-            raise ProtocolError("internal", "the pool replica running this request died; Ray Serve is replacing "
+            raise ProtocolError("replica_lost", "the pool replica running this request died; Ray Serve is replacing "
                                             "it: send the request again") from None
         raise ProtocolError("internal", "the pool replica ended the request without a result")

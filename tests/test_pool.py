@@ -132,7 +132,7 @@ def test_a_replica_killed_mid_request_costs_that_request_a_coded_error_and_the_p
         assert pid is not None, pool.log()[-3000:]
         os.kill(pid, signal.SIGKILL)
         reply = c.wait_for("doomed", timeout=120)
-        assert reply.type == "error" and reply.header["code"] == "internal", reply.header
+        assert reply.type == "error" and reply.header["code"] == "replica_lost", reply.header
         assert "replica" in reply.header["message"] and "died" in reply.header["message"]
         c.matte("next", image)
         after = c.wait_for("next", timeout=300)
