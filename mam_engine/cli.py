@@ -3,13 +3,15 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
+from mam_engine.detect.stage import text_available
 from mam_engine.image_io import alpha_to_uint, read_mask, read_rgb, write_png_atomic
-from mam_engine.pipelines import PIPELINES, EngineSettings, pipeline_class
-from mam_engine.request import GUIDANCES, REFINE_METHODS, RequestError, check_request
+from mam_engine.pipelines import PIPELINES, EngineSettings, MatteResult, pipeline_class
+from mam_engine.request import GUIDANCES, INSTANCE_MODES, REFINE_METHODS, RequestError, check_request
 from mam_engine.weights.catalog import MissingWeightsError
 
 
@@ -37,6 +39,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--box", type=_box, help="subject box in pixels: x0,y0,x1,y1")
     p.add_argument("--point", type=_point, action="append", default=[],
                    help="x,y[,label] (label 1 = foreground, default; 0 = background); repeat for more")
+    p.add_argument("--text", help="find the subject by name, e.g. 'the dog' (needs `mam-weights download "
+                                  "grounding-dino-tiny`); a --box limits where, --point picks which")
+    p.add_argument("--box-threshold", type=float, help="with --text: keep boxes scoring above this (default 0.25)")
+    p.add_argument("--text-threshold", type=float,
+                   help="with --text: words scoring above this name a box's label (default 0.25)")
+    p.add_argument("--instances", choices=INSTANCE_MODES,
+                   help="with --text: 'best' (default) mattes the most confident detection; 'all' writes one file "
+                        "per detection (alpha_0.png, ...) and their union to -o")
+    p.add_argument("--detector-checkpoint", metavar="DIR",
+                   help="a transformers Grounding DINO folder (default: grounding-dino-tiny in the weights folder)")
     p.add_argument("--mask", help="a rough selection to refine (grey PNG, >=128 inside), same size as the image")
     p.add_argument("--guidance", choices=GUIDANCES, default="alpha",
                    help="'alpha' (default, single subject) or 'mask' (stays close to SAM's mask; crowded scenes)")
@@ -60,7 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     settings = EngineSettings(model_type=args.model_type, device=args.device, sam_checkpoint=args.sam_checkpoint,
-                              m2m_checkpoint=args.m2m_checkpoint, random_weights_seed=args.random_weights)
+                              m2m_checkpoint=args.m2m_checkpoint, random_weights_seed=args.random_weights,
+                              detector_checkpoint=args.detector_checkpoint)
     try:
         pipeline = pipeline_class(args.backend)
         pipeline.check_settings(settings)
@@ -69,12 +82,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         # The daemon's validator, before torch is imported: a wrong box costs milliseconds, not a model load.
         request = check_request(image.shape[1], image.shape[0], box=args.box, points=args.point or None, mask=mask,
                                 guidance=args.guidance, refine=args.refine, refine_band=args.refine_band,
-                                foreground=bool(args.rgba), always_refines=pipeline.always_refines)
+                                foreground=bool(args.rgba), always_refines=pipeline.always_refines, text=args.text,
+                                box_threshold=args.box_threshold, text_threshold=args.text_threshold,
+                                instances=args.instances,
+                                text_available=args.text is None or text_available(settings))
         from mam_engine.engine import MattingEngine
 
         engine = MattingEngine.from_settings(settings, args.backend)
         result = engine.run(image, request)
         write_png_atomic(args.output, alpha_to_uint(result.alpha, args.depth))
+        written = _write_instances(args.output, result, args.depth) if request.text is not None else []
         if result.foreground is not None:  # asked for with --rgba
             write_png_atomic(args.rgba, np.dstack((result.foreground, alpha_to_uint(result.alpha, 8))))
     except RequestError as exc:
@@ -86,9 +103,41 @@ def main(argv: Sequence[str] | None = None) -> int:
             print("mam-matte: no weights yet? --backend classic needs none (GrabCut + closed-form matting); "
                   "`mam-weights download vit_b` fetches the MAM model's", file=sys.stderr)
         return 1
+    if request.text is not None:
+        _print_instances(result, written, request.text.instances)
+    for note in result.notes:
+        print(f"note: {note}")
     print(f"{args.output}: {image.shape[1]}×{image.shape[0]}, score {result.score:.3f}, "
           f"{result.timings['total']:.2f} s on {engine.describe()['device']}")
     return 0
+
+
+def instance_paths(output: str, count: int) -> list[str]:
+    """alpha.png → alpha_0.png, alpha_1.png, ... next to it."""
+    path = Path(output)
+    return [str(path.with_name(f"{path.stem}_{i}{path.suffix or '.png'}")) for i in range(count)]
+
+
+def _write_instances(output: str, result: MatteResult, depth: int) -> list[str]:
+    """With instances="all" (more than the union alone), one file per instance; -o holds their union."""
+    if len(result.instances) < 2 and not (result.instances and result.instances[0].alpha is not result.alpha):
+        return [output] * len(result.instances)
+    paths = instance_paths(output, len(result.instances))
+    for path, inst in zip(paths, result.instances):
+        write_png_atomic(path, alpha_to_uint(inst.alpha, depth))
+    return paths
+
+
+def _print_instances(result: MatteResult, paths: list[str], mode: str) -> None:
+    rows = [("#", "box (x0,y0,x1,y1)", "score", "label", "file")]
+    for i, (inst, path) in enumerate(zip(result.instances, paths)):
+        rows.append((str(i), ",".join(f"{v:.1f}" for v in inst.box), f"{inst.score:.3f}", inst.label, path))
+    if len(rows) == 1:
+        print("no instance found")
+        return
+    widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
 
 
 if __name__ == "__main__":

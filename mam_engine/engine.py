@@ -7,9 +7,11 @@ from typing import Any, Callable
 
 import numpy as np
 
+from mam_engine.detect.stage import text_available
 from mam_engine.model.embedding_cache import image_digest
 from mam_engine.pipelines import EngineSettings, MatteResult, Pipeline, build_pipeline
 from mam_engine.request import NO_LIMITS, Limits, MatteRequest, check_image_array, check_request
+from mam_engine.weights.catalog import DEFAULT_DETECTOR
 
 ProgressCallback = Callable[[str, float], None]
 
@@ -26,14 +28,20 @@ class MattingEngine:
         path: str = "fast",
         precision: str = "fp32",
         backend: str = "mam",
+        detector: str = DEFAULT_DETECTOR,
+        detector_checkpoint: str | None = None,
     ) -> None:
         """backend: "mam" (SAM + M2M, the reference), "sam" (SAM's mask only, for refine="classic"), or "classic"
-        (GrabCut + matting Laplacian: no weights at all). Each loads only the weights it uses."""
+        (GrabCut + matting Laplacian: no weights at all). Each loads only the weights it uses.
+
+        detector / detector_checkpoint: the text detector (a name in the weights folder, or a transformers model
+        folder); it loads on the first text prompt, so an engine never asked for text never imports transformers."""
         settings = EngineSettings(model_type=model_type, device=device,
                                   sam_checkpoint=None if sam_checkpoint is None else str(sam_checkpoint),
                                   m2m_checkpoint=None if m2m_checkpoint is None else str(m2m_checkpoint),
                                   random_weights_seed=random_weights_seed, path=path, precision=precision,
-                                  cache_bytes=cache_bytes)
+                                  cache_bytes=cache_bytes, detector=detector,
+                                  detector_checkpoint=None if detector_checkpoint is None else str(detector_checkpoint))
         self.backend = backend
         self.pipeline: Pipeline = build_pipeline(backend, settings)
         self._lock = threading.Lock()
@@ -48,8 +56,14 @@ class MattingEngine:
     def has_embedding(self, key: str) -> bool:
         return self.pipeline.has_embedding(key)
 
+    def text_available(self) -> bool:
+        """Text prompts can run: the detector's files are present (checked on each call; nothing loads)."""
+        return text_available(self.pipeline.settings)
+
     def check(self, width: Any, height: Any, limits: Limits = NO_LIMITS, **prompt_and_options: Any) -> MatteRequest:
         """Validate a request for a width×height image the way this engine's pipeline will run it."""
+        if prompt_and_options.get("text") is not None:
+            prompt_and_options.setdefault("text_available", self.text_available())
         return check_request(width, height, limits=limits, always_refines=self.pipeline.always_refines,
                              **prompt_and_options)
 
@@ -65,15 +79,24 @@ class MattingEngine:
         refine: str | None = None,
         refine_band: int | None = None,
         foreground: bool = False,
+        text: str | None = None,
+        box_threshold: float | None = None,
+        text_threshold: float | None = None,
+        instances: str | None = None,
     ) -> MatteResult:
         """One prompt on one image; the image encoder runs only if this image's embedding is not cached.
 
         refine="classic" re-solves a band around the edge at full resolution (refine_band: its half-width in px);
         foreground=True also returns the decontaminated subject colours in r.foreground.
+        text="the dog" finds the subject by name (box_threshold / text_threshold default 0.25, the reference's);
+        a box or points with it narrow the choice. instances="best" (default) mattes the most confident detection,
+        "all" each one: r.instances holds them (box, score, label, alpha) and r.alpha is their union. Nothing
+        found gives an empty alpha and a note in r.notes.
         """
         check_image_array(image)
         request = self.check(image.shape[1], image.shape[0], box=box, points=points, mask=mask, guidance=guidance,
-                             refine=refine, refine_band=refine_band, foreground=foreground)
+                             refine=refine, refine_band=refine_band, foreground=foreground, text=text,
+                             box_threshold=box_threshold, text_threshold=text_threshold, instances=instances)
         return self.run(image, request, on_progress, image_key)
 
     def run(self, image: np.ndarray, request: MatteRequest, on_progress: ProgressCallback | None = None,

@@ -19,7 +19,6 @@ from . import __version__
 from .image_store import ImageStore, check_digest, frame_digest
 from .protocol import (
     DEPTHS,
-    FEATURES,
     PIXEL_FORMATS,
     PROTOCOL_VERSION,
     SUPPORTED_VERSIONS,
@@ -29,8 +28,10 @@ from .protocol import (
     ProtocolError,
     StatusMessage,
     error_header,
+    features,
     parse_request,
     reply_header,
+    text_available,
 )
 from .security import CurveConfig, enable_curve
 from .worker import Job, Worker
@@ -128,7 +129,8 @@ class Daemon:
         client = frames[0].bytes
         self._seen(client)
         try:
-            message = parse_request([f.buffer for f in frames[1:]], self.limits, self.engine.pipeline.always_refines)
+            message = parse_request([f.buffer for f in frames[1:]], self.limits, self.engine.pipeline.always_refines,
+                                    text_available(self.engine))
             if isinstance(message, HelloMessage):
                 log.info("event=hello client=%s name=%r", client.hex(), message.client)
                 self._send(client, self._hello(message))
@@ -150,7 +152,7 @@ class Daemon:
         return reply_header("hello", request.id, server_version=__version__, protocol=PROTOCOL_VERSION,
                             protocol_versions=list(SUPPORTED_VERSIONS), model=self._model(),
                             limits=self.limits.as_dict(), pixel_formats=list(PIXEL_FORMATS),
-                            depths=list(DEPTHS), guidances=list(GUIDANCES), features=list(FEATURES),
+                            depths=list(DEPTHS), guidances=list(GUIDANCES), features=features(self.engine),
                             auth="curve" if self.curve else "none", **self._pool())
 
     def _pool(self) -> dict:

@@ -25,7 +25,7 @@ from mam_engine.request import Limits, clip
 from .alpha_frame import encode_alpha, encode_foreground
 from .image_store import ImageStore
 from .pixels import to_rgb8
-from .protocol import MatteMessage, ProtocolError, error_header, reply_header
+from .protocol import MatteMessage, ProtocolError, error_header, reply_header, text_result
 
 log = logging.getLogger("mam.server.worker")
 
@@ -191,6 +191,9 @@ class Worker(threading.Thread):
             if result.foreground is None:
                 raise RuntimeError("the engine returned no foreground although it was asked for one")
             frames.append(encode_foreground(result.foreground, x, y, samples.shape[1], samples.shape[0]))
+        # Text prompts: the instances' entries and (with instances="all") their alpha frames, right after `alpha`.
+        text, names, instance_frames = text_result(req, result, (x, y, int(samples.shape[1]), int(samples.shape[0])))
+        frames[1:1] = instance_frames
         server_timings = {**server_timings, "total": time.monotonic() - job.received}
         server_timings = {k: round(v, 6) for k, v in server_timings.items()}
         timings = {str(k): float(v) for k, v in result.timings.items()}
@@ -198,7 +201,7 @@ class Worker(threading.Thread):
                               depth=req.depth, score=float(result.score), digest=req.image.digest,
                               image_width=req.image.width, image_height=req.image.height, timings=timings,
                               server_timings=server_timings, notes=[str(n) for n in result.notes],
-                              frames=["alpha", "foreground"] if options.foreground else ["alpha"])
+                              frames=["alpha", *names, *(["foreground"] if options.foreground else [])], **text)
         log.info("event=matte_done id=%s client=%s size=%dx%d format=%s pixels_sent=%s alpha=%dx%d@%d,%d depth=%d "
                  "refine=%s foreground=%s score=%.4f timings=%s server_timings=%s", req.id, job.client.hex(),
                  req.image.width, req.image.height, req.image.format, job.pixels_sent, samples.shape[1],

@@ -38,6 +38,8 @@ class EngineSettings:
     path: str = "fast"
     precision: str = "fp32"
     cache_bytes: int = 1 << 30
+    detector: str = "grounding-dino-tiny"  # text prompts: the detector in the weights folder (loaded on first use)
+    detector_checkpoint: str | None = None  # or a transformers detector folder given explicitly
 
 
 @dataclass
@@ -49,6 +51,18 @@ class Segmentation:
 
 
 @dataclass
+class Instance:
+    """One detection of a text prompt, matted on its own (mam_engine.detect.stage)."""
+
+    alpha: np.ndarray  # H×W float32 in [0, 1]
+    mask: np.ndarray  # H×W bool
+    box: tuple[float, float, float, float]  # the detection's box, cut to the image
+    score: float  # the detector's box score
+    label: str  # the words of the phrase the detection matched
+    mask_score: float  # the segmenter's confidence in this instance's mask
+
+
+@dataclass
 class MatteResult:
     alpha: np.ndarray  # H×W float32 in [0, 1]
     mask: np.ndarray  # H×W bool, the segmentation the matte grew from
@@ -56,6 +70,7 @@ class MatteResult:
     timings: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     foreground: np.ndarray | None = None  # H×W×3 uint8 decontaminated colours, when asked for
+    instances: list[Instance] = field(default_factory=list)  # text prompts: best first; `alpha` is their union
 
 
 class Pipeline(ABC):
@@ -98,6 +113,10 @@ class Pipeline(ABC):
     def run(self, image: np.ndarray, request: MatteRequest, report: ProgressCallback,
             key: str | None = None) -> MatteResult:
         """One validated request on one image (the engine serialises calls)."""
+        if request.text is not None:  # text → boxes in front of the stages below, once per detected instance
+            from mam_engine.detect.stage import run_text
+
+            return run_text(self, image, request, report, key)
         self._timings = timings = {}
         start = time.perf_counter()
         options = request.options

@@ -19,9 +19,20 @@ from mam_engine.request.options import (
     check_options,
 )
 from mam_engine.request.prompt import Prompt, check_prompt
+from mam_engine.request.text import (
+    DEFAULT_BOX_THRESHOLD,
+    DEFAULT_TEXT_THRESHOLD,
+    DETECTOR_HINT,
+    INSTANCE_MODES,
+    NMS_IOU,
+    TextQuery,
+    check_text,
+    check_text_options,
+)
 
-__all__ = ["GUIDANCES", "NO_LIMITS", "REFINE_METHODS", "Limits", "MatteOptions", "MatteRequest", "Prompt",
-           "RequestError", "check_image_array", "check_image_size", "check_request", "clip", "echo"]
+__all__ = ["DEFAULT_BOX_THRESHOLD", "DEFAULT_TEXT_THRESHOLD", "DETECTOR_HINT", "GUIDANCES", "INSTANCE_MODES",
+           "NMS_IOU", "NO_LIMITS", "REFINE_METHODS", "Limits", "MatteOptions", "MatteRequest", "Prompt",
+           "RequestError", "TextQuery", "check_image_array", "check_image_size", "check_request", "clip", "echo"]
 
 
 @dataclass(frozen=True)
@@ -30,6 +41,7 @@ class MatteRequest:
     height: int
     prompt: Prompt
     options: MatteOptions
+    text: TextQuery | None = None  # a text prompt: the detector's boxes, narrowed by the box / points, are matted
 
 
 def check_request(
@@ -44,8 +56,24 @@ def check_request(
     foreground: Any = False,
     limits: Limits = NO_LIMITS,
     always_refines: bool = False,
+    text: Any = None,
+    box_threshold: Any = None,
+    text_threshold: Any = None,
+    instances: Any = None,
+    text_available: bool = True,
 ) -> MatteRequest:
+    """`text` makes the box and points optional (they narrow the detections: a box limits where, points pick
+    which); a mask does not combine with text. `text_available`: detector weights are installed where it runs."""
     w, h = check_image_size(width, height, limits)
-    prompt = check_prompt(w, h, box, points, mask, limits)
+    query = None
+    if text is None:
+        check_text_options(box_threshold, text_threshold, instances)
+        prompt = check_prompt(w, h, box, points, mask, limits)
+    else:
+        if mask is not None:
+            raise RequestError("mask", "does not combine with a text prompt; use a box (where) or points (which)")
+        query = check_text(text, box_threshold, text_threshold, "best" if instances is None else instances,
+                           limits, text_available)
+        prompt = check_prompt(w, h, box, points, None, limits, needs_prompt=False)
     options = check_options(w, h, guidance, refine, refine_band, foreground, always_refines)
-    return MatteRequest(w, h, prompt, options)
+    return MatteRequest(w, h, prompt, options, query)

@@ -5,7 +5,7 @@ from typing import Literal
 
 ECHO_CHARS = 200
 
-RequestErrorCode = Literal["bad_request", "too_large", "too_many_points"]
+RequestErrorCode = Literal["bad_request", "too_large", "too_many_points", "missing_weights"]
 
 
 def clip(text: str, limit: int = ECHO_CHARS) -> str:

@@ -11,6 +11,8 @@ class Limits:
     max_points: int = 256
     max_queue: int = 32
     max_queued_bytes: int = 4 << 30
+    max_text_chars: int = 1000  # a text prompt's phrase (Grounding DINO reads at most 256 tokens)
+    max_instances: int = 32  # mattes one text prompt returns with instances="all"
 
     def __post_init__(self) -> None:
         bad = [name for name, value in asdict(self).items() if not (isinstance(value, int) and value >= 1)]

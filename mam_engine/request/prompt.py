@@ -93,12 +93,14 @@ def check_prompt(
     points: Iterable[Any] | None = None,
     mask: Any = None,
     limits: Limits | None = None,
+    needs_prompt: bool = True,
 ) -> Prompt:
+    """`needs_prompt` False: nothing marked is fine (a text prompt marks the subject itself)."""
     limits = limits or Limits()
     parsed_box = None if box is None else check_box(box, width, height)
     parsed_points = () if points is None else check_points(points, width, height, limits)
     parsed_mask = None if mask is None else check_mask(mask, width, height)
-    if parsed_box is None and not parsed_points:
+    if needs_prompt and parsed_box is None and not parsed_points:
         if parsed_mask is None:
             raise RequestError("prompt", "needs a box, at least one point, or a mask")
         if not parsed_mask.any():

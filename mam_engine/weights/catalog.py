@@ -135,10 +135,12 @@ class DetectorWeights:
 
 
 def _hf_files(name: str, repo: str, revision: str,
-              files: Sequence[tuple[str, str | None, int | None]], note: str) -> tuple[Checkpoint, ...]:
+              files: Sequence[tuple[str, str | None, int | None]], note: str,
+              approx: dict[str, int] | None = None) -> tuple[Checkpoint, ...]:
     return tuple(Checkpoint(f"{name}/{path}", DETECTOR_KIND, name,
                             (f"https://huggingface.co/{repo}/resolve/{revision}/{path}",), sha256, size,
-                            f"https://huggingface.co/{repo}/blob/{revision}/{path}", note)
+                            f"https://huggingface.co/{repo}/blob/{revision}/{path}", note,
+                            approx_size=(approx or {}).get(path))
                  for path, sha256, size in files)
 
 
@@ -154,7 +156,7 @@ DETECTORS: tuple[DetectorWeights, ...] = (
             ("special_tokens_map.json", None, None),
             ("vocab.txt", None, None),
             ("added_tokens.json", None, None),
-        ), "Grounding DINO Swin-T (text prompts), about 689 MB"),
+        ), "Grounding DINO Swin-T (text prompts), about 689 MB", {"model.safetensors": 689_000_000}),
         "Apache-2.0", "Grounding DINO Swin-T (OGC), the Matting Anything reference's text detector"),
 )
 DEFAULT_DETECTOR = DETECTORS[0].name
