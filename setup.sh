@@ -11,4 +11,4 @@ if ! .venv/bin/python -c "import torch" 2>/dev/null; then
   .venv/bin/python -m pip install -q ${TORCH_SPEC:-torch==2.13.0}
 fi
 .venv/bin/python -m pip install -q -e ".[test]"
-echo "ready: .venv/bin/python -m pytest"
+echo "ready: .venv/bin/python -m pytest (tests) · .venv/bin/mam-install (plugins for Krita and GIMP) · .venv/bin/mam-server (the daemon)"

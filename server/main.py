@@ -98,9 +98,8 @@ def _mode_info(choice: BackendChoice, engine) -> dict:
     """hello's backend_requested, and for auto its reason appended to model.mode (the line plugins show)."""
     if choice.requested != AUTO:
         return {"backend_requested": choice.requested}
-    mode = engine.describe().get("mode", choice.backend)
-    prefix = "CLASSIC MODE (no model weights): " if choice.fell_back else ""
-    return {"backend_requested": AUTO, "mode": f"{prefix}{mode} — chosen by --backend auto: {choice.reason}"}
+    mode = engine.describe().get("mode", choice.backend)   # the plugins flag backend "classic" loudly themselves
+    return {"backend_requested": AUTO, "mode": f"{mode} — chosen by --backend auto: {choice.reason}"}
 
 
 def _warm_up_classic(log: logging.Logger) -> None:

@@ -192,7 +192,7 @@ def test_doctor_names_each_problem_and_its_fix_then_passes_them_once_fixed(home,
         model = hello["model"]
         # --backend auto without weights: classic, and said so in hello (what the plugins show) and in the log
         assert model["backend"] == "classic" and model["backend_requested"] == "auto"
-        assert model["mode"].startswith("CLASSIC MODE (no model weights): classic (GrabCut")
+        assert model["mode"].startswith("classic (GrabCut + closed-form matting, no neural weights) — chosen by")
         assert "chosen by --backend auto: no MAM weights for vit_b in " + str(home / "weights") in model["mode"]
         assert "WARNING mam.server event=backend_auto backend=classic note='CLASSIC MODE" in log.read_text()
 

@@ -77,6 +77,17 @@ def main(cfg):
             with open(os.path.join(cfg["out"], "krita_mask.bin"), "wb") as f:
                 f.write(bytes(masks[0].pixelData(0, 0, doc.width(), doc.height())))
             results["size"] = [doc.width(), doc.height()]
+        if cfg.get("screenshot"):   # for README: the docker shown, the mask's result on the canvas
+            docker.setVisible(True)
+            docker.raise_()
+            k.activeWindow().qwindow().showMaximized()
+            yield 3000
+            app = k.activeWindow().qwindow().window()
+            screen = app.screen() if hasattr(app, "screen") else None
+            if screen is None:
+                from PyQt5.QtWidgets import QApplication
+                screen = QApplication.primaryScreen()
+            screen.grabWindow(0).save(cfg["screenshot"])
         doc.setModified(False)
     except Exception:
         results["error"] = traceback.format_exc()
