@@ -103,7 +103,12 @@ def _mode_info(choice: BackendChoice, engine) -> dict:
 
 
 def _warm_up_classic(log: logging.Logger) -> None:
-    """Placeholder for mam_engine.classic's public warm-up (issue 14); see the call site in main."""
+    """mam_engine.classic's public warm-up (issue 14): loads pymatting's cached kernels (about a second), or
+    compiles them once after an install (about a minute on two cores), before the daemon listens."""
+    from mam_engine.classic.refine import warm_up
+
+    log.info("event=warm_up note='loading the classic matting kernels (compiling them on the first run only)'")
+    log.info("event=warm_up_done seconds=%.2f", warm_up())
 
 
 def main(argv: list[str] | None = None) -> int:

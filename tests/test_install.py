@@ -195,6 +195,7 @@ def test_doctor_names_each_problem_and_its_fix_then_passes_them_once_fixed(home,
         assert model["mode"].startswith("classic (GrabCut + closed-form matting, no neural weights) — chosen by")
         assert "chosen by --backend auto: no MAM weights for vit_b in " + str(home / "weights") in model["mode"]
         assert "WARNING mam.server event=backend_auto backend=classic note='CLASSIC MODE" in log.read_text()
+        assert "event=warm_up_done seconds=" in log.read_text()   # pymatting's kernels, before it listened
 
         fixed = run("mam-doctor", home, "--quick")
         out = fixed.stdout
