@@ -75,6 +75,7 @@ class GroundingDinoDetector:
         self.model.model.backbone = self.backbone
         self.max_text_len = int(self.model.config.max_text_len)
         self._pixels: tuple[Any, dict[str, torch.Tensor]] | None = None
+        self._tokens = 0
 
     @staticmethod
     def caption(phrase: str) -> str:
@@ -87,7 +88,10 @@ class GroundingDinoDetector:
         if key is None or self._pixels is None or self._pixels[0] != key:
             pixels = self.processor.image_processor(images=Image.fromarray(image), return_tensors="pt")
             self._pixels = (key, dict(pixels))
-        text = self.processor.tokenizer(self.caption(phrase), return_tensors="pt", return_token_type_ids=True)
+        # Cut to the model's text length here: transformers 5.23 fails on longer inputs instead of truncating.
+        text = self.processor.tokenizer(self.caption(phrase), return_tensors="pt", return_token_type_ids=True,
+                                        truncation=True, max_length=self.max_text_len)
+        self._tokens = len(self.processor.tokenizer(self.caption(phrase))["input_ids"])
         return {**self._pixels[1], **dict(text)}
 
     def detect(self, image: np.ndarray, key: str | None, phrase: str, box_threshold: float,
@@ -105,7 +109,7 @@ class GroundingDinoDetector:
                                                    result["text_labels"])]
         best = float(torch.sigmoid(outputs.logits[0]).max()) if outputs.logits.numel() else 0.0
         notes = []
-        if inputs["input_ids"].shape[1] > self.max_text_len:
-            notes.append(f"the phrase is {inputs['input_ids'].shape[1]} tokens long; the detector read only its "
-                         f"first {self.max_text_len}")
+        if self._tokens > self.max_text_len:
+            notes.append(f"the phrase is {self._tokens} tokens long; the detector read only its first "
+                         f"{self.max_text_len}")
         return DetectOutput(detections, best, notes)

@@ -40,6 +40,23 @@ ProgressCallback = Callable[[str, float], Any]
 
 
 @dataclass
+class DaemonInstance:
+    """One detection of a text prompt (protocol revision 1.3): its box in image pixels, the detector's `score`,
+    the phrase words it matched (`label`), SAM's `mask_score`, and its own alpha (same layout as DaemonMatte's,
+    placed at x, y; with instances="best" it is the result's alpha itself)."""
+
+    box: List[float]
+    score: float
+    label: str
+    mask_score: float
+    x: int
+    y: int
+    width: int
+    height: int
+    alpha: bytes = field(repr=False)
+
+
+@dataclass
 class DaemonMatte:
     """The daemon's decoded reply to one matte (not mam_engine's MatteResult, which holds a float array):
     `alpha` holds `height` rows of `width` samples, 1 byte each (depth 8)
@@ -61,6 +78,7 @@ class DaemonMatte:
     notes: List[str] = field(default_factory=list)
     sent_pixels: bool = True
     foreground: Optional[bytes] = field(default=None, repr=False)
+    instances: List[DaemonInstance] = field(default_factory=list)  # text prompts: best first; alpha is their union
 
 
 class MamClient:
@@ -147,7 +165,9 @@ class MamClient:
               mask: Optional[BytesLike] = None, guidance: str = "alpha", depth: int = 8, crop: bool = False,
               on_progress: Optional[ProgressCallback] = None, cancel_event: Optional[threading.Event] = None,
               timeout: Optional[float] = None, request_id: Optional[str] = None, refine: Optional[str] = None,
-              refine_band: Optional[int] = None, foreground: bool = False) -> DaemonMatte:
+              refine_band: Optional[int] = None, foreground: bool = False, text: Optional[str] = None,
+              box_threshold: Optional[float] = None, text_threshold: Optional[float] = None,
+              instances: Optional[str] = None) -> DaemonMatte:
         """Matte the subject that `box` / `points` ([x, y, label], label 1 = foreground) / `mask` pick.
 
         `pixels`: `height` rows of `stride` bytes (default width × bytes per pixel) in `fmt`
@@ -161,9 +181,16 @@ class MamClient:
         in pixels, None = scaled to the image); `foreground=True` also returns the decontaminated colours in
         `result.foreground`. Both need a daemon whose hello lists them in `features` (MamError
         "unsupported_feature" otherwise, before anything is sent).
+
+        `text="the dog"` finds the subject by name (a box then limits where, points pick which);
+        `box_threshold` / `text_threshold` default to 0.25 on the daemon; `instances="all"` mattes every
+        detection: `result.instances` holds each one (box, score, label, alpha) and `result.alpha` their union.
+        Needs `text` in the daemon's features (installed detector weights).
         """
-        view, mask_view = _check_matte_args(width, height, fmt, pixels, stride, mask, box, points, guidance, depth)
+        view, mask_view = _check_matte_args(width, height, fmt, pixels, stride, mask, box, points, guidance, depth,
+                                            text)
         quality = _quality_options(refine, refine_band, foreground)
+        quality.update(_text_options(text, box_threshold, text_threshold, instances))
         stride = len(view) // height
         digest = hashlib.blake2b(view, digest_size=16).hexdigest()
         rid = request_id or self._new_id()
@@ -174,8 +201,11 @@ class MamClient:
             prompt["points"] = [[p[0], p[1], int(p[2])] for p in points]
         if mask_view is not None:
             prompt["mask"] = {"width": width, "height": height}
+        if text is not None:
+            prompt["text"] = text
         fields = {"image": {"width": width, "height": height, "format": fmt, "stride": stride, "digest": digest},
-                  "prompt": prompt, "options": {"guidance": guidance, "depth": depth, "crop": crop, **quality}}
+                  "prompt": prompt, "options": {"guidance": guidance, "depth": depth, "crop": crop,
+                                                   **{k: v for k, v in quality.items() if k != "text"}}}
         deadline = time.monotonic() + (self.matte_timeout if timeout is None else timeout)
         image_key: ImageKey = (digest, fmt, width, height, stride)  # images the daemon should still hold
         with self._lock:
@@ -267,10 +297,14 @@ class MamClient:
         wanted = [f"refine:{quality['refine']}"] if "refine" in quality else []
         if quality.get("foreground"):
             wanted.append("foreground")
+        if quality.get("text"):
+            wanted.append("text")
         missing = [f for f in wanted if f not in offered]
         if missing:
             raise MamError("unsupported_feature", f"the daemon at {self.endpoint} does not offer {missing} "
-                                                  f"(it offers {list(offered)}); update the daemon")
+                                                  f"(it offers {list(offered)}); update the daemon"
+                                                  + ("; text prompts also need its detector weights (`mam-weights "
+                                                     "download grounding-dino-tiny`)" if "text" in missing else ""))
 
     def _new_id(self) -> str:
         return f"{self._id_prefix}-{next(self._ids)}"
@@ -405,7 +439,7 @@ class MamClient:
 def _check_matte_args(width: int, height: int, fmt: str, pixels: BytesLike, stride: Optional[int],
                       mask: Optional[BytesLike], box: Optional[Sequence[float]],
                       points: Optional[Sequence[Sequence[float]]], guidance: str,
-                      depth: int) -> Tuple[memoryview, Optional[memoryview]]:
+                      depth: int, text: Optional[str] = None) -> Tuple[memoryview, Optional[memoryview]]:
     """Catch caller mistakes before megabytes travel; the daemon re-checks everything."""
     if fmt not in BYTES_PER_PIXEL:
         raise ValueError(f"pixel format {fmt!r} is not one of {sorted(BYTES_PER_PIXEL)}")
@@ -423,8 +457,8 @@ def _check_matte_args(width: int, height: int, fmt: str, pixels: BytesLike, stri
         mask_view = _byte_view(mask, "mask")
         if len(mask_view) != width * height:
             raise ValueError(f"mask is {len(mask_view)} bytes; {width}x{height} = {width * height} expected (GRAY8)")
-    if box is None and not points and mask is None:
-        raise ValueError("a matte needs a prompt: a box, points or a mask")
+    if box is None and not points and mask is None and text is None:
+        raise ValueError("a matte needs a prompt: a box, points, a mask or a text")
     if box is not None and len(box) != 4:
         raise ValueError(f"box must be (x0, y0, x1, y1), got {box!r}")
     if points is not None and any(len(p) != 3 for p in points):
@@ -470,6 +504,26 @@ def _byte_view(data: Any, what: str) -> memoryview:
                      f"got {type(data).__name__}")
 
 
+def _text_options(text: Optional[str], box_threshold: Optional[float], text_threshold: Optional[float],
+                  instances: Optional[str]) -> Dict[str, Any]:
+    """The text options for the header; "text": True only marks the feature check (removed before sending)."""
+    if text is None:
+        if box_threshold is not None or text_threshold is not None or instances is not None:
+            raise ValueError("box_threshold, text_threshold and instances apply only with text=")
+        return {}
+    if not isinstance(text, str):
+        raise ValueError(f"text must be a string, got {text!r}")
+    options: Dict[str, Any] = {"text": True}
+    for name, value in (("box_threshold", box_threshold), ("text_threshold", text_threshold)):
+        if value is not None:
+            options[name] = float(value)
+    if instances is not None:
+        if instances not in ("best", "all"):
+            raise ValueError(f"instances must be 'best' or 'all', got {instances!r}")
+        options["instances"] = instances
+    return options
+
+
 def _matte_frames(pixels: Optional[memoryview], mask: Optional[memoryview]) -> Tuple[List[str], List[memoryview]]:
     named = [("pixels", pixels), ("mask", mask)]
     return [n for n, f in named if f is not None], [f for _, f in named if f is not None]
@@ -480,7 +534,11 @@ def _matte_result(rid: str, header: Dict[str, Any], frames: List[bytes], sent_pi
     width, height, depth = header.get("width"), header.get("height"), header.get("depth")
     if not (isinstance(width, int) and isinstance(height, int) and depth in (8, 16)):
         raise MamError("bad_reply", f"result for {rid} lacks a valid width/height/depth", rid)
-    names = ["alpha", "foreground"] if foreground else ["alpha"]
+    entries = header.get("instances") or []
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        raise MamError("bad_reply", f"result for {rid} has a malformed 'instances' list", rid)
+    extra = [str(e.get("frame")) for e in entries if e.get("frame") != "alpha"]
+    names = ["alpha", *extra, *(["foreground"] if foreground else [])]
     if header.get("frames") != names or len(frames) != len(names):
         raise MamError("bad_reply", f"result for {rid} must carry the frames {names}, "
                                     f"got {header.get('frames')!r} and {len(frames)} frame(s)", rid)
@@ -491,11 +549,23 @@ def _matte_result(rid: str, header: Dict[str, Any], frames: List[bytes], sent_pi
     if foreground and len(frames[1]) != width * height * FOREGROUND_BYTES_PER_PIXEL:
         raise MamError("bad_reply", f"foreground frame is {len(frames[1])} bytes; {width}x{height} RGB8 = "
                                     f"{width * height * FOREGROUND_BYTES_PER_PIXEL} expected", rid)
+    by_name = dict(zip(names, frames))
+    found = []
+    for e in entries:
+        data = bytes(by_name[str(e.get("frame"))])
+        w, h = int(e.get("width", 0)), int(e.get("height", 0))
+        if len(data) != w * h * depth // 8:
+            raise MamError("bad_reply", f"instance frame {e.get('frame')} is {len(data)} bytes; {w}x{h} at {depth} "
+                                        "bit expected", rid)
+        found.append(DaemonInstance(box=[float(v) for v in e.get("box", [])], score=float(e.get("score", 0.0)),
+                                    label=str(e.get("label", "")), mask_score=float(e.get("mask_score", 0.0)),
+                                    x=int(e.get("x", 0)), y=int(e.get("y", 0)), width=w, height=h, alpha=data))
     return DaemonMatte(request_id=rid, width=width, height=height, x=int(header.get("x", 0)),
                        y=int(header.get("y", 0)), depth=depth, score=float(header.get("score", 0.0)),
                        alpha=bytes(frames[0]), digest=str(header.get("digest", "")),
                        timings=dict(header.get("timings") or {}), notes=list(header.get("notes") or []),
-                       sent_pixels=sent_pixels, foreground=bytes(frames[1]) if foreground else None)
+                       sent_pixels=sent_pixels, foreground=bytes(by_name["foreground"]) if foreground else None,
+                       instances=found)
 
 
 def _error_from(header: Dict[str, Any], rid: str) -> MamError:
