@@ -16,9 +16,9 @@ def _kernel(width: int) -> np.ndarray:
 
 def unknown_from_pred(alpha: np.ndarray, width: int) -> np.ndarray:
     """U_pred: where alpha is not clearly background, grown by the kernel, minus the clearly-opaque pixels."""
-    u = cv2.dilate((alpha >= _LOW).astype(np.uint8), _kernel(width))
-    u[alpha > _HIGH] = 0
-    return u.astype(bool)
+    u = cv2.dilate((alpha >= _LOW).view(np.uint8), _kernel(width))
+    np.copyto(u, 0, where=alpha > _HIGH)
+    return u.view(bool)
 
 
 def unknown_from_mask(mask: np.ndarray, width: int) -> np.ndarray:
@@ -31,9 +31,11 @@ def unknown_from_mask(mask: np.ndarray, width: int) -> np.ndarray:
 def outside_box(mask: np.ndarray) -> np.ndarray:
     """Box(M): True everywhere except inside M's tight box, whose max row/column are exclusive (as in the reference)."""
     out = np.ones(mask.shape, dtype=bool)
-    ys, xs = np.nonzero(mask)
+    # Rows and columns that hold a mask pixel, not np.nonzero's two int64 index arrays (192 MB on a full 12-MP mask).
+    ys = np.flatnonzero(mask.any(axis=1))
     if ys.size:
-        out[ys.min() : ys.max(), xs.min() : xs.max()] = False
+        xs = np.flatnonzero(mask.any(axis=0))
+        out[ys[0] : ys[-1], xs[0] : xs[-1]] = False
     return out
 
 
@@ -41,13 +43,11 @@ def fuse(
     alpha_os8: np.ndarray, alpha_os4: np.ndarray, alpha_os1: np.ndarray, post_mask: np.ndarray, guidance: str = "alpha"
 ) -> np.ndarray:
     """The final H×W float32 alpha from the three full-size alphas and SAM's full-size binary mask."""
-    post = post_mask.astype(np.float32)
     if guidance == "alpha":
         alpha = alpha_os8.astype(np.float32, copy=True)
-        region = outside_box(post_mask)
-        np.copyto(alpha, post, where=region)
+        np.copyto(alpha, post_mask, where=outside_box(post_mask))  # bool → 0.0 / 1.0, without a float copy
     elif guidance == "mask":
-        alpha = post.copy()
+        alpha = post_mask.astype(np.float32)
         region = unknown_from_mask(post_mask, 10)
         np.copyto(alpha, alpha_os8, where=region)
     else:
