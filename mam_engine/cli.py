@@ -91,7 +91,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         engine = MattingEngine.from_settings(settings, args.backend)
         result = engine.run(image, request)
         write_png_atomic(args.output, alpha_to_uint(result.alpha, args.depth))
-        written = _write_instances(args.output, result, args.depth) if request.text is not None else []
+        written = [] if request.text is None else _write_instances(args.output, result, args.depth,
+                                                                    request.text.instances)
         if result.foreground is not None:  # asked for with --rgba
             write_png_atomic(args.rgba, np.dstack((result.foreground, alpha_to_uint(result.alpha, 8))))
     except RequestError as exc:
@@ -118,9 +119,9 @@ def instance_paths(output: str, count: int) -> list[str]:
     return [str(path.with_name(f"{path.stem}_{i}{path.suffix or '.png'}")) for i in range(count)]
 
 
-def _write_instances(output: str, result: MatteResult, depth: int) -> list[str]:
-    """With instances="all" (more than the union alone), one file per instance; -o holds their union."""
-    if len(result.instances) < 2 and not (result.instances and result.instances[0].alpha is not result.alpha):
+def _write_instances(output: str, result: MatteResult, depth: int, mode: str) -> list[str]:
+    """With instances="all", one file per instance (-o holds their union); with "best" -o is the instance."""
+    if mode != "all":
         return [output] * len(result.instances)
     paths = instance_paths(output, len(result.instances))
     for path, inst in zip(paths, result.instances):

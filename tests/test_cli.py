@@ -83,3 +83,45 @@ def test_alpha_encoding_rounds_like_the_daemon():
     a = np.array([0.0, 0.999, 1.0, 0.5, 0.5 / 255, 254.5 / 255], np.float32)
     assert alpha_to_uint(a).tolist() == [0, 255, 255, 128, 1, 255]
     assert alpha_to_uint(a, 16).tolist() == [0, 65469, 65535, 32768, 129, 65407]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--text", " "], "text: is empty"),
+    (["--text", "dogs" * 2500], "text: 10000 characters; max_text_chars is 1000"),
+    (["--box", "1,1,5,5", "--box-threshold", "0.3"], "options.box_threshold: applies only to a text prompt"),
+    (["--text", "dog", "--box-threshold", "1.5"], "options.box_threshold: must be a number in [0, 1]"),
+    (["--text", "the dog"], "mam-weights download grounding-dino-tiny"),
+])
+def test_text_requests_are_checked_before_torch_or_transformers(shared_data, tmp_path, args, message):
+    photo = shared_data / "sam-notebook-images" / "truck.jpg"
+    argv = [str(photo), "-o", str(tmp_path / "a.png"), *args]
+    code = (f"import sys; from mam_engine.cli import main; rc = main({argv!r}); "
+            "print('rc', rc, 'torch' in sys.modules, 'transformers' in sys.modules)")
+    env = {**__import__("os").environ, "MAM_WEIGHTS_DIR": str(tmp_path / "empty")}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
+    assert out.stdout.strip().splitlines()[-1] == "rc 2 False False", out.stdout + out.stderr
+    assert message in out.stderr
+
+
+def test_text_all_instances_write_one_file_each_and_the_union(tmp_path, capsys):
+    from support.tiny_detector import build_tiny_detector
+
+    folder = build_tiny_detector(tmp_path / "det")
+    image = (np.random.default_rng(0).random((90, 120, 3)) * 255).astype(np.uint8)
+    Image.fromarray(image).save(tmp_path / "in.png")
+    out = tmp_path / "alpha.png"
+    rc = main([str(tmp_path / "in.png"), "--text", "the dog", "--instances", "all", "--box-threshold", "0.7",
+               "-o", str(out), "--model-type", "tiny", "--random-weights", "0", "--backend", "sam",
+               "--detector-checkpoint", str(folder), "--device", "cpu"])
+    assert rc == 0
+    printed = capsys.readouterr().out
+    engine = MattingEngine(model_type="tiny", random_weights_seed=0, device="cpu", backend="sam",
+                           detector_checkpoint=folder)
+    direct = engine.matte(image, text="the dog", box_threshold=0.7, instances="all")
+    assert len(direct.instances) >= 2
+    for i, inst in enumerate(direct.instances):
+        written = np.asarray(Image.open(tmp_path / f"alpha_{i}.png"))
+        assert np.array_equal(written, alpha_to_uint(inst.alpha, 8))
+        assert f"{inst.score:.3f}" in printed and f"alpha_{i}.png" in printed
+    assert not (tmp_path / f"alpha_{len(direct.instances)}.png").exists()
+    assert np.array_equal(np.asarray(Image.open(out)), alpha_to_uint(direct.alpha, 8))
