@@ -10,5 +10,6 @@ if ! .venv/bin/python -c "import torch" 2>/dev/null; then
   # TORCH_SPEC lets a GPU user choose, e.g. TORCH_SPEC="torch --index-url https://download.pytorch.org/whl/cu124"
   .venv/bin/python -m pip install -q ${TORCH_SPEC:-torch==2.13.0}
 fi
-.venv/bin/python -m pip install -q -e ".[test]"
+# cluster: Ray (mam-batch --ray, mam-server --ray); the tests run a real local Ray, so it is part of the setup.
+.venv/bin/python -m pip install -q -e ".[test,cluster]"
 echo "ready: .venv/bin/python -m pytest (tests) · .venv/bin/mam-install (plugins for Krita and GIMP) · .venv/bin/mam-server (the daemon)"
