@@ -1,4 +1,5 @@
-"""End to end in real GIMP 3.0.4: the installed plug-in, a real daemon on loopback, a real photo.
+"""End to end in real GIMP 3.0.4 (trixie) and 3.2.6 (sid), the editor matrix: the installed plug-in,
+a real daemon on loopback, a real photo.
 
 GIMP 3 only exists here inside the Debian 13 root that tests/editors/ensure_root.sh builds (cached).
 The daemon runs on the host from this venv (tiny random model); GIMP in the chroot shares the

@@ -1,4 +1,5 @@
-"""End to end in real Krita 5.2.9: the plugin zip installed by Krita's own importer, a real daemon
+"""End to end in real Krita 5.2.9 (trixie) and 5.3.4 (sid), the editor matrix: the plugin zip installed
+by Krita's own importer, a real daemon
 on loopback, a real photo, 8-bit and 16-bit documents.
 
 Krita 5.2 only exists here inside the Debian 13 root that tests/editors/ensure_root.sh builds (cached).
