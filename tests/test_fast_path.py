@@ -106,3 +106,17 @@ def test_bf16_is_opt_in_and_close(truck):
     assert error.mean() < 2e-3 and np.percentile(error, 99) < 1e-2
     with pytest.raises(ValueError, match="fp16.*cuda"):
         MattingEngine(model_type="tiny", random_weights_seed=0, device="cpu", precision="fp16")
+
+
+@pytest.mark.parametrize("guidance", ["alpha", "mask"])
+def test_upsampling_only_what_fusion_reads_is_bitwise_the_full_window(tiny_engine, guidance):
+    """matte() upsamples each M2M alpha over the box fusion copies it to; the result must be bitwise the fusion of the
+    three alphas upsampled over the whole window (bilinear is per pixel)."""
+    predictor = tiny_engine.pipeline.predictor
+    encoded, prediction = _synthetic(tiny_engine, 2000, 1500, np.s_[900:1000, 100:300])
+    window = fusion_window(prediction.mask)
+    rows, cols = window.slices()
+    eager = prediction.mask.astype(np.float32)
+    eager[rows, cols] = fuse(*predictor.m2m_alphas(encoded, prediction.guide, window), prediction.mask[rows, cols],
+                             guidance)
+    assert np.array_equal(predictor.matte(encoded, prediction, guidance), eager)

@@ -3,7 +3,7 @@ import cv2
 import numpy as np
 import pytest
 
-from mam_engine.model.fusion import fuse, outside_box, unknown_from_mask, unknown_from_pred
+from mam_engine.model.fusion import fuse, fuse_from, outside_box, unknown_from_mask, unknown_from_pred
 
 # OpenCV's 5×5 ellipse (the kernel of width 10): a disc without its four corners' outer pixels.
 ELLIPSE_5 = np.array(
@@ -127,3 +127,23 @@ def test_fuse_is_bitwise_the_literal_rules(guidance, blob):
     got = fuse(*soft, post, guidance)
     assert got.dtype == np.float32
     assert np.array_equal(got, _fuse_literal(*soft, post, guidance))
+
+
+def test_fuse_from_reads_os4_and_os1_only_around_the_soft_band():
+    """A trained M2M's alphas are 0 or 1 away from the edge: fusion then reads os4/os1 over a box around the soft
+    band only, so a large canvas upsamples a fraction of the window, and the answer is fuse's."""
+    yy, xx = np.mgrid[:200, :300]
+    ring = np.hypot(yy - 40, xx - 60) - 25  # a small subject in the top-left corner of a 200×300 window
+    soft = [np.clip(0.5 - ring / s, 0, 1).astype(np.float32) for s in (6.0, 4.0, 2.0)]
+    post = ring < 0
+    asked: list[tuple[int, int]] = []
+
+    def read(index, rows, cols):
+        asked.append((index, (rows.stop - rows.start) * (cols.stop - cols.start)))
+        return soft[index][rows, cols]
+
+    got = fuse_from(read, post, "alpha")
+    assert np.array_equal(got, fuse(*soft, post, "alpha"))
+    areas = dict(asked)
+    assert set(areas) == {0, 1, 2}
+    assert areas[1] < 0.25 * post.size and areas[2] < 0.25 * post.size

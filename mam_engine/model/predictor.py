@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import time
 from dataclasses import dataclass
-from typing import Any, Iterator, cast
+from typing import Any, Callable, Iterator, cast
 
 import numpy as np
 import torch
@@ -17,7 +17,7 @@ from torch.nn import functional as F
 
 from mam_engine.model.devices import resolve_device
 from mam_engine.model.embedding_cache import EmbeddingCache, Encoded, image_digest
-from mam_engine.model.fusion import fuse
+from mam_engine.model.fusion import fuse, fuse_from
 from mam_engine.model.m2m import M2M
 from mam_engine.model.m2m.fold import fold_for_inference
 from mam_engine.model.preprocess import Frame, mask_to_model_frame, model_input
@@ -125,15 +125,32 @@ class MattePredictor:
         if window is None and self.path == "fast":
             return alpha
         t0 = time.perf_counter()
-        alphas = self.m2m_alphas(encoded, prediction.guide, window)  # on the host: the device is done
-        t1 = time.perf_counter()
         if window is None:
+            alphas = self.m2m_alphas(encoded, prediction.guide, window)  # on the host: the device is done
+            t1 = time.perf_counter()
             alpha = fuse(*alphas, prediction.mask, guidance)
         else:
+            # M2M on the crop, then each of its alphas upsampled only over the box of the pixels fusion copies it
+            # to (bilinear is per pixel, so a sub-window's values are the full window's): on a large canvas the
+            # os4/os1 bands of a trained M2M are a fraction of the window. `fusion` includes those upsamplings.
+            low, crop = self._m2m_crop(encoded, prediction.guide, window)
+            self.synchronize()
+            t1 = time.perf_counter()
             rows, cols = window.slices()
-            alpha[rows, cols] = fuse(*alphas, prediction.mask[rows, cols], guidance)
+            alpha[rows, cols] = fuse_from(self._window_reader(encoded, low, crop, window),
+                                          prediction.mask[rows, cols], guidance)
         timings.update(m2m=t1 - t0, fusion=time.perf_counter() - t1)
         return alpha
+
+    def _window_reader(self, encoded: Encoded, low: torch.Tensor, crop: Window,
+                       window: Window) -> Callable[[int, slice, slice], np.ndarray]:
+        def read(index: int, rows: slice, cols: slice) -> np.ndarray:
+            sub = Window(window.y0 + rows.start, window.y0 + rows.stop, window.x0 + cols.start, window.x0 + cols.stop)
+            with self._compute():
+                out = resize_window(low[index : index + 1], crop, encoded.frame.resized, encoded.frame.original, sub)
+                return out[0].float().cpu().numpy()
+
+        return read
 
     # --- torch layer ---------------------------------------------------------------------------
     def encode(self, image: np.ndarray) -> Encoded:
@@ -160,11 +177,17 @@ class MattePredictor:
         return a8, a4, a1
 
     def _m2m_window(self, encoded: Encoded, guide: torch.Tensor, window: Window) -> torch.Tensor:
+        stacked, crop = self._m2m_crop(encoded, guide, window)
+        return resize_window(stacked, crop, encoded.frame.resized, encoded.frame.original, window)
+
+    def _m2m_crop(self, encoded: Encoded, guide: torch.Tensor, window: Window) -> tuple[torch.Tensor, Window]:
+        """Folded M2M on the model-frame crop `window` needs: (os8, os4, os1) stacked at model resolution, and the
+        crop."""
         crop = model_window(window, encoded.frame)
         e, g = crop.scaled(16), crop.scaled(4)
         inputs = (encoded.embedding[..., e.y0 : e.y1, e.x0 : e.x1],
                   encoded.model_image[..., crop.y0 : crop.y1, crop.x0 : crop.x1],
                   guide[..., g.y0 : g.y1, g.x0 : g.x1])
-        os1, os4, os8 = self._m2m_folded(*(t.contiguous(memory_format=torch.channels_last) for t in inputs))
-        stacked = torch.cat((os8, os4, os1), dim=1)[0]
-        return resize_window(stacked, crop, encoded.frame.resized, encoded.frame.original, window)
+        with self._compute():
+            os1, os4, os8 = self._m2m_folded(*(t.contiguous(memory_format=torch.channels_last) for t in inputs))
+            return torch.cat((os8, os4, os1), dim=1)[0], crop
