@@ -9,8 +9,6 @@ import numpy as np
 GUIDANCES = ("alpha", "mask")
 _LOW = 1.0 / 255.0
 _HIGH = 1.0 - 1.0 / 255.0
-# fuse_from reads the M2M alphas in blocks of this side that hold pixels fusion copies.
-READ_BLOCK = 256
 
 
 def _kernel(width: int) -> np.ndarray:
@@ -54,9 +52,9 @@ def fuse(
 def fuse_from(read: Callable[[int, slice, slice], np.ndarray], post_mask: np.ndarray,
               guidance: str = "alpha") -> np.ndarray:
     """`fuse`, reading each M2M alpha (0: os8, 1: os4, 2: os1) only over the bounding box of the pixels it is
-    copied to: `read(index, rows, cols)` returns that block. On a large canvas with a trained M2M the os4 and os1
-    regions are bands around the edge, so the caller upsamples a fraction of the window. The same numbers as
-    `fuse` on full arrays, whatever `read` computes outside the boxes."""
+    copied to: `read(index, rows, cols)` returns that block. The caller upsamples one alpha at a time, and none
+    beyond the box fusion reads (os8 outside M's box is never read). The same numbers as `fuse` on full arrays,
+    whatever `read` computes outside the boxes."""
     if guidance not in GUIDANCES:
         raise ValueError(f"unknown guidance {guidance!r}; choose one of {', '.join(GUIDANCES)}")
     alpha = post_mask.astype(np.float32)
@@ -73,16 +71,12 @@ def fuse_from(read: Callable[[int, slice, slice], np.ndarray], post_mask: np.nda
 
 
 def _paste(alpha: np.ndarray, region: np.ndarray, read: Callable[[int, slice, slice], np.ndarray], index: int) -> None:
-    """alpha[region] = alpha number `index`, read in READ_BLOCK² blocks that hold region pixels, each cut to the
-    region's box inside it (a ring's bounding box is the whole subject; its blocks are not)."""
-    h, w = region.shape
-    for y in range(0, h, READ_BLOCK):
-        for x in range(0, w, READ_BLOCK):
-            block = region[y : y + READ_BLOCK, x : x + READ_BLOCK]
-            ys = np.flatnonzero(block.any(axis=1))
-            if ys.size == 0:
-                continue
-            xs = np.flatnonzero(block.any(axis=0))
-            rows = slice(y + int(ys[0]), y + int(ys[-1]) + 1)
-            cols = slice(x + int(xs[0]), x + int(xs[-1]) + 1)
-            np.copyto(alpha[rows, cols], read(index, rows, cols), where=region[rows, cols])
+    """alpha[region] = alpha number `index`, read over the region's bounding box only. (Reading it in 256-px blocks
+    that hold region pixels was measured too: 3–6 s instead of 0.3–0.6 s on a 12-MP window when other processes
+    share the cores, hundreds of small torch calls each paying the thread pool's hand-offs: docs/BENCHMARKS.md.)"""
+    ys = np.flatnonzero(region.any(axis=1))
+    if ys.size == 0:
+        return
+    xs = np.flatnonzero(region.any(axis=0))
+    rows, cols = slice(int(ys[0]), int(ys[-1]) + 1), slice(int(xs[0]), int(xs[-1]) + 1)
+    np.copyto(alpha[rows, cols], read(index, rows, cols), where=region[rows, cols])

@@ -131,8 +131,8 @@ class MattePredictor:
             alpha = fuse(*alphas, prediction.mask, guidance)
         else:
             # M2M on the crop, then each of its alphas upsampled only over the box of the pixels fusion copies it
-            # to (bilinear is per pixel, so a sub-window's values are the full window's): on a large canvas the
-            # os4/os1 bands of a trained M2M are a fraction of the window. `fusion` includes those upsamplings.
+            # to, one at a time (bilinear is per pixel, so a sub-window's values are the full window's): fewer and
+            # smaller full-resolution buffers on a large canvas. `fusion` includes those upsamplings.
             low, crop = self._m2m_crop(encoded, prediction.guide, window)
             self.synchronize()
             t1 = time.perf_counter()
