@@ -166,7 +166,10 @@ def test_a_stopped_run_resumes_with_nothing_partial(photos, tmp_path, how):
     (tmp_path / "list.txt").write_text("".join(f"{photos / r}\n" for r in rels))
     args = [*BATCH, str(tmp_path / "list.txt"), "--root", str(photos), "--prompts", str(prompts), "--write", "both",
             *CLASSIC, "--no-progress", "-o", str(tmp_path / "out")]
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # A test run started in the background inherits SIGINT ignored, and Python then never raises
+    # KeyboardInterrupt: the child gets the default disposition back, as in an artist's terminal.
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     _wait_for_rows(tmp_path / "out", 3, proc)
     proc.send_signal(signal.SIGKILL if how == "kill" else signal.SIGINT)
     _, err = proc.communicate(timeout=120)
