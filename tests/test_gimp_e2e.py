@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from support.daemon_harness import WireClient, alpha_array, digest, free_port
+from support.daemon_harness import WireClient, alpha_array, digest, free_port, refined_and_plain_alphas
 from support.editor_chroot import (
     SUITES,
     editors_root_or_skip,
@@ -196,15 +196,7 @@ def test_batch_refine_edges_sends_the_classic_refinement(batch_session, daemon, 
     pixels = (out / "small_layer_rgba.raw").read_bytes()
     assert pixels == np.asarray(photo["small"].convert("RGBA")).tobytes()
     spec = {"width": width, "height": height, "format": "RGBA8", "stride": width * 4, "digest": digest(pixels)}
-    alphas = {}
-    with WireClient(daemon.endpoint) as client:
-        for refine in ("classic", None):
-            client.matte(f"direct-{refine}", pixels=pixels, spec=spec, prompt={"box": photo["small_box"]},
-                         options={"guidance": "mask", "depth": 8, "crop": False, "refine": refine})
-            reply = client.wait_for(f"direct-{refine}")
-            assert reply.type == "result", reply.header
-            alphas[refine] = alpha_array(reply)
-    assert not np.array_equal(alphas["classic"], alphas[None]), "the refinement changes nothing: an idle check"
+    alphas = refined_and_plain_alphas(daemon.endpoint, pixels, spec, photo["small_box"])
     assert report["refine_edges_run"] == {"status": "success", "message": ""}
     assert np.array_equal(_dump(out, "mask_refined_edges.raw", (height, width)), alphas["classic"])
 

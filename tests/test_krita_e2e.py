@@ -25,7 +25,7 @@ import pytest
 from PIL import Image
 
 from plugins.krita.build_zip import build
-from support.daemon_harness import WireClient, alpha_array, free_port
+from support.daemon_harness import WireClient, alpha_array, free_port, refined_and_plain_alphas
 from support.editor_chroot import (
     SUITES,
     editors_root_or_skip,
@@ -192,15 +192,7 @@ def test_refine_edges_from_the_docker_reaches_the_daemon(session, daemon, photo)
     assert (info["width"], info["height"]) == photo["small"].size
     spec = {"width": info["width"], "height": info["height"], "format": info["fmt"], "stride": info["stride"],
             "digest": hashlib.blake2b(pixels, digest_size=16).hexdigest()}
-    alphas = {}
-    with WireClient(daemon.endpoint) as client:
-        for refine in ("classic", None):
-            client.matte(f"direct-{refine}", pixels=pixels, spec=spec, prompt={"box": photo["small_box"]},
-                         options={"guidance": "mask", "depth": 8, "crop": False, "refine": refine})
-            reply = client.wait_for(f"direct-{refine}")
-            assert reply.type == "result", reply.header
-            alphas[refine] = alpha_array(reply)
-    assert not np.array_equal(alphas["classic"], alphas[None]), "the refinement changes nothing: an idle check"
+    alphas = refined_and_plain_alphas(daemon.endpoint, pixels, spec, photo["small_box"])
     assert np.array_equal(_dump(out, case["selection_file"], alphas["classic"].shape), alphas["classic"])
 
 

@@ -225,3 +225,19 @@ def alpha_array(reply: Reply) -> np.ndarray:
     h = reply.header
     dtype = np.uint8 if h["depth"] == 8 else np.dtype("<u2")
     return np.frombuffer(reply.frames[0], dtype=dtype).reshape(h["height"], h["width"])
+
+
+def refined_and_plain_alphas(endpoint: str, pixels: bytes, spec: dict, box: list) -> dict:
+    """Direct answers for one box with and without the classic edge refinement (guidance "mask", 8-bit, whole
+    image), keyed "classic" and None: what an editor's "Refine edges (classic)" output must equal. Asserts the two
+    differ, so a comparison against them cannot pass idly."""
+    alphas = {}
+    with WireClient(endpoint) as client:
+        for refine in ("classic", None):
+            client.matte(f"direct-{refine}", pixels=pixels, spec=spec, prompt={"box": box},
+                         options={"guidance": "mask", "depth": 8, "crop": False, "refine": refine})
+            reply = client.wait_for(f"direct-{refine}")
+            assert reply.type == "result", reply.header
+            alphas[refine] = alpha_array(reply)
+    assert not np.array_equal(alphas["classic"], alphas[None]), "the refinement changes nothing: an idle check"
+    return alphas
