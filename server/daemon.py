@@ -130,7 +130,7 @@ class Daemon:
         self._seen(client)
         try:
             message = parse_request([f.buffer for f in frames[1:]], self.limits, self.engine.pipeline.always_refines,
-                                    text_available(self.engine))
+                                    lambda: text_available(self.engine))
             if isinstance(message, HelloMessage):
                 log.info("event=hello client=%s name=%r", client.hex(), message.client)
                 self._send(client, self._hello(message))

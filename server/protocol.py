@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import msgpack
 import numpy as np
@@ -148,11 +148,12 @@ def decode_header(data: bytes | memoryview) -> dict:
 
 
 def parse_request(frames: Sequence[memoryview | bytes], limits: Limits, always_refines: bool = False,
-                  text_available: bool = False) -> Message:
+                  text_available: Callable[[], bool] = lambda: False) -> Message:
     """Validate one client message (without the ROUTER identity) into a typed message.
 
     `always_refines`: the daemon's pipeline refines every matte (classic), which the option rules depend on.
-    `text_available`: detector weights are present, so a text prompt is accepted (else `missing_weights`).
+    `text_available()`: detector weights are present, so a text prompt is accepted (else `missing_weights`); asked
+    only for a text prompt, so other messages cost no file-system look-up.
     """
     if not frames:
         raise ProtocolError("bad_message", "empty message")
@@ -196,7 +197,7 @@ def _no_frames(rtype: str, frames: dict) -> None:
 
 
 def _parse_hello(rid: str, header: dict, frames: dict, limits: Limits, always_refines: bool,
-                 text_available: bool) -> HelloMessage:
+                 text_available: Callable[[], bool]) -> HelloMessage:
     _no_frames("hello", frames)
     client = header.get("client", "")
     if not isinstance(client, str) or len(client) > 200:
@@ -205,13 +206,13 @@ def _parse_hello(rid: str, header: dict, frames: dict, limits: Limits, always_re
 
 
 def _parse_status(rid: str, header: dict, frames: dict, limits: Limits, always_refines: bool,
-                  text_available: bool) -> StatusMessage:
+                  text_available: Callable[[], bool]) -> StatusMessage:
     _no_frames("status", frames)
     return StatusMessage(rid)
 
 
 def _parse_cancel(rid: str, header: dict, frames: dict, limits: Limits, always_refines: bool,
-                  text_available: bool) -> CancelMessage:
+                  text_available: Callable[[], bool]) -> CancelMessage:
     _no_frames("cancel", frames)
     target = header.get("target")
     if not isinstance(target, str) or not 0 < len(target) <= MAX_ID_CHARS:
@@ -267,7 +268,7 @@ def mask_to_bool(frame: memoryview | bytes, width: int, height: int) -> np.ndarr
 
 
 def _parse_matte(rid: str, header: dict, frames: dict, limits: Limits, always_refines: bool,
-                 text_available: bool) -> MatteMessage:
+                 text_available: Callable[[], bool]) -> MatteMessage:
     unknown = set(frames) - {"pixels", "mask"}
     if unknown:
         raise ProtocolError("bad_message", f"unknown frame name(s) {echo(sorted(unknown))}; matte takes 'pixels', "
@@ -285,7 +286,8 @@ def _parse_matte(rid: str, header: dict, frames: dict, limits: Limits, always_re
                             refine_band=options.get("refine_band"), foreground=options.get("foreground", False),
                             limits=limits, always_refines=always_refines, text=prompt.get("text"),
                             box_threshold=options.get("box_threshold"), text_threshold=options.get("text_threshold"),
-                            instances=options.get("instances"), text_available=text_available)
+                            instances=options.get("instances"),
+                            text_available=prompt.get("text") is not None and text_available())
     depth = options.get("depth", 8)
     crop = options.get("crop", False)
     if not _is_int(depth) or depth not in DEPTHS:

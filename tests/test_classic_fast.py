@@ -11,31 +11,16 @@ import numpy as np
 import pytest
 
 from mam_engine.classic import refine as refine_classic
-from mam_engine.evaluation import coarse_masks, metrics
-from support.missing_parts import skip_or_fail
+from mam_engine.evaluation import metrics
+from support.photos import gt05_edge_crop
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 # Documented tolerance (docs/BENCHMARKS.md): on the edge band the fast method's alpha differs from the two-pass
 # method's by at most this on average (its sharpen pass stops CG at 1e-5 instead of 1e-6, with a sparser ichol).
 BAND_MEAN_TOLERANCE = 0.01
 
 
-def _photo_crop() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    root = DATA / "alphamatting-lowres"
-    if not root.is_dir():
-        skip_or_fail(f"shared test data not found at {root}")
-    gt = cv2.imread(str(root / "gt" / "GT05.png"), cv2.IMREAD_GRAYSCALE).astype(np.float32) / 255.0
-    image = cv2.cvtColor(cv2.imread(str(root / "input" / "GT05.png")), cv2.COLOR_BGR2RGB)
-    mask = coarse_masks.coarse_mask(gt, "grid")
-    ys, xs = np.nonzero((gt > 0.05) & (gt < 0.95))
-    cy, cx = int(np.median(ys)), int(np.median(xs))
-    y0, x0 = max(0, cy - 100), max(0, cx - 100)
-    crop = (slice(y0, y0 + 200), slice(x0, x0 + 200))
-    return image[crop].copy(), mask[crop].copy(), gt[crop].copy()
-
-
 def test_fast_matches_the_two_pass_method_on_the_edge_band_of_a_real_photo():
-    image, mask, gt = _photo_crop()
+    image, mask, gt = gt05_edge_crop()
     old = refine_classic.refine(image, mask, band=10, method="twopass")
     new = refine_classic.refine(image, mask, band=10, method="fast", guard=0.0)
     band = refine_classic.make_trimap(mask.astype(np.float32), 10) == 0.5
@@ -47,7 +32,7 @@ def test_fast_matches_the_two_pass_method_on_the_edge_band_of_a_real_photo():
 
 
 def test_fast_is_deterministic_across_threads_and_calls(monkeypatch):
-    image, mask, _ = _photo_crop()
+    image, mask, _ = gt05_edge_crop()
     first = refine_classic.refine(image, mask, band=10, tile=64).alpha
     again = refine_classic.refine(image, mask, band=10, tile=64).alpha
     monkeypatch.setattr(refine_classic, "_workers", lambda: 1)
@@ -80,7 +65,7 @@ def test_guard_lets_a_clear_edge_through():
 
 
 def test_fast_falls_back_to_the_input_when_the_solver_does_not_converge(monkeypatch):
-    image, mask, _ = _photo_crop()
+    image, mask, _ = gt05_edge_crop()
     monkeypatch.setattr(refine_classic, "CG_MAXITER", 1)
     r = refine_classic.refine(image, mask, band=10, method="fast")
     assert np.array_equal(r.alpha, mask.astype(np.float32))
@@ -88,7 +73,7 @@ def test_fast_falls_back_to_the_input_when_the_solver_does_not_converge(monkeypa
 
 
 def test_unknown_method_is_named():
-    image, mask, _ = _photo_crop()
+    image, mask, _ = gt05_edge_crop()
     with pytest.raises(ValueError, match="unknown refinement method 'magic'"):
         refine_classic.refine(image, mask, method="magic")
 
@@ -127,7 +112,7 @@ def test_a_cold_process_reports_the_compile_stage_once_and_warm_up_prevents_it(m
     from mam_engine import MattingEngine
     from mam_engine.pipelines.base import COMPILING_STAGE
 
-    image, mask, _ = _photo_crop()
+    image, mask, _ = gt05_edge_crop()
     engine = MattingEngine(backend="classic")
     box = (20.0, 20.0, 180.0, 180.0)
     monkeypatch.setattr(refine_classic, "_warm", threading.Event())  # as in a fresh process

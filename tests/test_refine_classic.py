@@ -1,16 +1,13 @@
 """Classic band refinement: recovers a known soft edge, keeps the input away from the edge, fails soft."""
 
-from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
 from mam_engine.classic import refine as refine_classic
-from mam_engine.evaluation import coarse_masks, metrics
-from support.missing_parts import skip_or_fail
-
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+from mam_engine.evaluation import metrics
+from support.photos import gt05_edge_crop
 
 
 def _soft_disk(size: int = 96, radius: float = 28.0, ramp: float = 4.0, seed: int = 0):
@@ -132,19 +129,10 @@ def test_too_large_canvas_is_refused_before_any_work():
 
 
 def test_real_photo_crop_beats_the_grid_mask():
-    root = DATA / "alphamatting-lowres"
-    if not root.is_dir():
-        skip_or_fail(f"shared test data not found at {root}")
-    gt = cv2.imread(str(root / "gt" / "GT05.png"), cv2.IMREAD_GRAYSCALE).astype(np.float32) / 255.0
-    image = cv2.cvtColor(cv2.imread(str(root / "input" / "GT05.png")), cv2.COLOR_BGR2RGB)
-    # A crop across the subject's boundary keeps the test fast; the mask is made on the full image as SAM would.
-    mask = coarse_masks.coarse_mask(gt, "grid")
-    ys, xs = np.nonzero((gt > 0.05) & (gt < 0.95))
-    cy, cx = int(np.median(ys)), int(np.median(xs))
-    y0, x0 = max(0, cy - 100), max(0, cx - 100)
-    crop = (slice(y0, y0 + 200), slice(x0, x0 + 200))
-    r = refine_classic.refine(image[crop], mask[crop], band=10)
-    assert metrics.sad(r.alpha, gt[crop]) < 0.8 * metrics.sad(mask[crop], gt[crop])
+    # A crop across the subject's boundary keeps the test fast.
+    image, mask, gt = gt05_edge_crop()
+    r = refine_classic.refine(image, mask, band=10)
+    assert metrics.sad(r.alpha, gt) < 0.8 * metrics.sad(mask, gt)
 
 
 def test_small_subject_survives_the_default_band():

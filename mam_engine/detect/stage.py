@@ -58,7 +58,7 @@ def detector_for(pipeline: Pipeline) -> Detector:
 
 def run_text(pipeline: Pipeline, image: np.ndarray, request: MatteRequest, report: ProgressCallback,
              key: str | None) -> MatteResult:
-    from mam_engine.pipelines.base import Instance, MatteResult
+    from mam_engine.pipelines.base import Instance, MatteResult, foreground_stage
 
     query = request.text
     assert query is not None
@@ -97,18 +97,7 @@ def run_text(pipeline: Pipeline, image: np.ndarray, request: MatteRequest, repor
         instances.append(Instance(one.alpha, one.mask, box, detection.score, detection.label, one.score))
     alpha = np.maximum.reduce([inst.alpha for inst in instances]) if len(instances) > 1 else instances[0].alpha
     mask = np.logical_or.reduce([inst.mask for inst in instances]) if len(instances) > 1 else instances[0].mask
-    foreground = None
-    if request.options.foreground:
-        from mam_engine.classic import refine as classic_refine
-        from mam_engine.classic.foreground import estimate_foreground
-
-        if not classic_refine.is_warm():
-            report("compiling (first run only)", 0.95)
-            classic_refine.warm_up()
-        report("foreground", 0.97)
-        t0 = time.perf_counter()
-        foreground = estimate_foreground(image, alpha)
-        timings["foreground"] = time.perf_counter() - t0
+    foreground = foreground_stage(image, alpha, report, timings) if request.options.foreground else None
     timings["total"] = time.perf_counter() - start
     report("done", 1.0)
     return MatteResult(alpha=alpha, mask=mask, score=instances[0].mask_score, timings=timings, notes=notes,

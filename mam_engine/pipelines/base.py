@@ -73,6 +73,27 @@ class MatteResult:
     instances: list[Instance] = field(default_factory=list)  # text prompts: best first; `alpha` is their union
 
 
+def compile_if_cold(report: ProgressCallback, fraction: float, timings: dict[str, float]) -> None:
+    """Only a process whose daemon did not call warm_up() at start pays pymatting's compile: say why it waits."""
+    if not classic_refine.is_warm():
+        report(COMPILING_STAGE, fraction)
+        t0 = time.perf_counter()
+        classic_refine.warm_up()
+        timings["compile"] = timings.get("compile", 0.0) + time.perf_counter() - t0
+
+
+def foreground_stage(image: np.ndarray, alpha: np.ndarray, report: ProgressCallback,
+                     timings: dict[str, float]) -> np.ndarray:
+    """The decontaminated subject colours under `alpha`, the last stage of every pipeline (and of a text request,
+    once on the union of its instances)."""
+    compile_if_cold(report, 0.95, timings)
+    report("foreground", 0.97)
+    t0 = time.perf_counter()
+    foreground = estimate_foreground(image, alpha)
+    timings["foreground"] = time.perf_counter() - t0
+    return foreground
+
+
 class Pipeline(ABC):
     name: ClassVar[str]
     mode: ClassVar[str]  # one line an editor can show, so the artist knows which kind of matte to expect
@@ -117,30 +138,22 @@ class Pipeline(ABC):
             from mam_engine.detect.stage import run_text
 
             return run_text(self, image, request, report, key)
-        self._timings = timings = {}
+        timings: dict[str, float] = {}
+        self._timings = timings
         start = time.perf_counter()
         options = request.options
         segmentation = self.segment(image, key, request.prompt, report)
         alpha = self.matte(image, segmentation, options.guidance, report)
         notes = list(segmentation.notes)
         if options.refine == "classic" and alpha.any():
-            if not classic_refine.is_warm():
-                # Only a process whose daemon did not call warm_up() at start gets here: say why it waits.
-                report(COMPILING_STAGE, 0.9)
-                self.timed("compile", classic_refine.warm_up)
+            compile_if_cold(report, 0.9, timings)
             report("refine", 0.92)
             refined = self.timed("refine", classic_refine.refine, image, alpha, options.refine_band,
                                  classic_refine.DEFAULT_SOLVER, None,
                                  lambda f: report("refine", 0.92 + 0.05 * f))
             alpha = refined.alpha
             notes += refined.notes
-        foreground = None
-        if options.foreground:
-            if not classic_refine.is_warm():
-                report(COMPILING_STAGE, 0.95)
-                self.timed("compile", classic_refine.warm_up)
-            report("foreground", 0.97)
-            foreground = self.timed("foreground", estimate_foreground, image, alpha)
+        foreground = foreground_stage(image, alpha, report, timings) if options.foreground else None
         timings["total"] = time.perf_counter() - start
         report("done", 1.0)
         return MatteResult(alpha=alpha.astype(np.float32), mask=segmentation.mask, score=segmentation.score,
