@@ -5,6 +5,8 @@ the installed `mam-batch` command from scratch into a fresh folder. Two figures 
 command (engine loads and Ray start included) and steady images/min (between the first and the last output file
 written, from their modification times). Every engine uses 1 CPU thread (--threads 1), so 1 local engine,
 1 actor and 2 actors compare like for like and write the same bytes.
+"Local, 2 engines side by side" runs two plain mam-batch processes at once, each on half the prompts: the scaling
+this machine gives two independent processes, the ceiling any scheduler can reach for 2 actors.
 Usage: python benchmarks/batch_bench.py [--images 40] [--side 200] [--backends classic tiny]
 """
 from __future__ import annotations
@@ -42,17 +44,28 @@ def make_photos(folder: Path, count: int, side: int) -> Path:
     return folder
 
 
-def run(photos: Path, out: Path, backend: list[str], ray: list[str]) -> tuple[float, float, int]:
+def run(photos: Path, out: Path, backend: list[str], ray: list[str], parts: int = 1) -> tuple[float, float, int]:
     """(whole-command images/min, steady images/min, images ok). Steady: between the first and the last output
     file written (their modification times, set by whichever engine wrote them), so neither engine loads nor the
-    way Ray hands rows back to the driver count."""
-    cmd = [str(Path(sys.executable).with_name("mam-batch")), str(photos), "--prompts", str(photos / "prompts.jsonl"),
-           "-o", str(out), "--no-progress", *backend, *ray]
+    way Ray hands rows back to the driver count. parts > 1: that many local mam-batch processes side by side, each
+    on its share of the prompts (no Ray at all: what the machine itself gives to independent processes)."""
+    exe = str(Path(sys.executable).with_name("mam-batch"))
+    lines = (photos / "prompts.jsonl").read_text().splitlines()
+    cmds = []
+    for k in range(parts):
+        prompts = photos / "prompts.jsonl"
+        if parts > 1:
+            prompts = photos / f"prompts-part{k}.jsonl"
+            prompts.write_text("\n".join(lines[k::parts]) + "\n")
+        cmds.append([exe, *([str(photos)] if parts == 1 else []), "--prompts", str(prompts), "-o", str(out),
+                     "--summary", str(out / f"summary{k}.csv"), "--no-progress", *backend, *ray])
     start = time.monotonic()
-    done = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    procs = [subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) for cmd in cmds]
+    errors = [proc.communicate()[1] for proc in procs]
     wall = time.monotonic() - start
-    if done.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)} failed:\n{done.stderr}")
+    for cmd, proc, err in zip(cmds, procs, errors):
+        if proc.returncode != 0:
+            raise RuntimeError(f"{' '.join(cmd)} failed:\n{err}")
     stamps = sorted(p.stat().st_mtime for p in out.rglob("*.png"))
     n = len(stamps)
     steady = (n - 1) / max(stamps[-1] - stamps[0], 1e-9) * 60
@@ -74,14 +87,16 @@ def main() -> int:
         print("|---|---|---|---|---|")
         for name in args.backends:
             trees = {}
-            for label, ray in (("local, 1 engine", []), ("Ray, 1 actor", ["--ray", address, "--actors", "1"]),
-                               ("Ray, 2 actors", ["--ray", address, "--actors", "2"])):
+            for label, ray, parts in (("local, 1 engine", [], 1),
+                                      ("local, 2 engines side by side (no Ray)", [], 2),
+                                      ("Ray, 1 actor", ["--ray", address, "--actors", "1"], 1),
+                                      ("Ray, 2 actors", ["--ray", address, "--actors", "2"], 1)):
                 out = Path(tmp) / f"{name}-{len(trees)}"
-                whole, steady, n = run(photos, out, backends[name], ray)
+                whole, steady, n = run(photos, out, backends[name], ray, parts)
                 trees[label] = {q.relative_to(out).as_posix(): q.read_bytes() for q in out.rglob("*.png")}
                 print(f"| {name} | {label} | {whole:.1f} | {steady:.1f} | {n} |", flush=True)
             same = all(t == trees["local, 1 engine"] for t in trees.values())
-            print(f"| {name} | outputs identical across the three runs: {same} | | | |", flush=True)
+            print(f"| {name} | outputs identical across the four runs: {same} | | | |", flush=True)
     return 0
 
 
