@@ -24,6 +24,7 @@ from plugins.krita.mam_krita.settings import load as load_krita_settings
 from plugins.krita.mam_krita.settings import server_argv as krita_server_argv
 from plugins.mam_client import MamClient
 from support.daemon_harness import free_port
+from support.tiny_detector import build_tiny_detector
 
 BIN = Path(sys.executable).parent
 OTHER_KRITARC = "[General]\nsomeKey=some value\n\n[python]\nenable_other=true\nenable_mam_krita=false\n"
@@ -173,6 +174,9 @@ def test_doctor_names_each_problem_and_its_fix_then_passes_them_once_fixed(home,
     assert "[FAIL] Krita plugin enabled" in out and "enable_mam_krita=not set" not in out
     assert "Python Plugin Manager" in out
     assert "[FAIL] GIMP 3.0 plug-in" in out and "is not executable" in out and "run `mam-install` again" in out
+    detector = home / "weights" / catalog.DEFAULT_DETECTOR
+    assert f"[WARN] text detector: none in {detector}: text prompts are off" in out
+    assert f"fix: `mam-weights download {catalog.DEFAULT_DETECTOR}`" in out
     assert out.count("[FAIL]") == 4, out
 
     # the fixes: mam-install again; the daemon started the way the GIMP plug-in starts it when none answers
@@ -203,6 +207,16 @@ def test_doctor_names_each_problem_and_its_fix_then_passes_them_once_fixed(home,
         assert "[ ok ] daemon version" in out and "[ ok ] Krita plugin enabled" in out
         assert "[ ok ] GIMP 3.0 plug-in: installed" in out and "[ ok ] GIMP 3.0 plug-in version" in out
         assert out.count("[FAIL]") == 1 and "[FAIL] weights" in out, out   # only the weights are left to get
+        assert "[WARN] daemon text prompts: off" in out and "[WARN] text detector: none in" in out
+
+        build_tiny_detector(detector)   # a detector folder as mam-weights leaves it: the daemon offers text at once
+        with_text = run("mam-doctor", home, "--quick").stdout
+        assert "[ ok ] daemon text prompts: on" in with_text, with_text
+        assert f"[ ok ] text detector: {catalog.DEFAULT_DETECTOR} at {detector}" in with_text
+        (detector / "model.safetensors").write_bytes(b"not the published file")
+        hashed = run("mam-doctor", home).stdout
+        assert f"[FAIL] text detector: {detector / 'model.safetensors'} has sha256" in hashed, hashed
+        assert f"fix: delete {detector} and run `mam-weights download" in hashed
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(60)

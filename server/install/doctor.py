@@ -1,8 +1,9 @@
 """`mam-doctor`: is everything in place for a matte from Krita or GIMP? Each failed check prints its fix.
 
-Checks: the daemon answers at the endpoint (and says which backend runs), the weights are present and match
-their published sha256, the plugins are installed and enabled in each editor found, and the daemon, this
-package and the installed plugins are the same version. Exit code 0 when nothing failed, 1 otherwise.
+Checks: the daemon answers at the endpoint (and says which backend runs and whether it takes text prompts), the
+weights are present and match their published sha256, the text detector (optional: a warning when absent), the
+plugins are installed and enabled in each editor found, and the daemon, this package and the installed plugins are
+the same version. Exit code 0 when nothing failed, 1 otherwise.
 """
 from __future__ import annotations
 
@@ -65,6 +66,10 @@ def check_daemon(endpoint: str, start_command: str) -> list[Check]:
     if model.get("backend") == "classic":
         checks.append(Check("daemon mode", True, "the daemon runs in CLASSIC MODE (no MAM model)",
                             f"`{FETCH_HINT}`, then restart the daemon", warn=True))
+    text = "text" in (hello.get("features") or [])
+    checks.append(Check("daemon text prompts", True, "on" if text else "off (the daemon has no text detector)",
+                        "" if text else f"`mam-weights download {catalog.DEFAULT_DETECTOR}`, then ask again (no "
+                                        "restart needed)", warn=not text))
     version = hello.get("server_version")
     same = version == __version__ and hello.get("protocol") in SUPPORTED_VERSIONS
     checks.append(Check("daemon version", same, f"daemon {version} (protocol {hello.get('protocol')}), this "
@@ -92,6 +97,21 @@ def check_weights(deep: bool) -> list[Check]:
                             wrong or f"present at {path}" + (", sha256 verified" if deep else ""),
                             "" if wrong is None else f"delete it and run `mam-weights download {entry.name}`"))
     return checks
+
+
+def check_detector(deep: bool) -> Check:
+    """Text prompts are optional, so a missing detector warns; a present one is hashed like the checkpoints."""
+    detector = catalog.get_detector(catalog.DEFAULT_DETECTOR)
+    fetch = f"`mam-weights download {detector.name}` (for text prompts such as \"the dog\")"
+    try:
+        folder = catalog.find_detector(detector.name)
+    except catalog.MissingWeightsError:
+        folder = catalog.weights_dir() / detector.name
+        return Check("text detector", True, f"none in {folder}: text prompts are off", fetch, warn=True)
+    hashed = [entry for entry in detector.files if deep and entry.sha256 is not None]
+    wrong = [w for w in (catalog.verify(entry, catalog.weights_dir() / entry.name) for entry in hashed) if w]
+    return Check("text detector", not wrong, "; ".join(wrong) or f"{detector.name} at {folder}"
+                 + (", sha256 verified" if deep else ""), f"delete {folder} and run {fetch}" if wrong else "")
 
 
 def _plugin_version(folder: Path) -> tuple[str | None, list[str] | None]:
@@ -173,6 +193,7 @@ def run_checks(loc: Locations, endpoint: str | None, deep: bool) -> list[Check]:
                     "" if record else "run `mam-install`")]
     checks += check_daemon(endpoint, " ".join(shlex.quote(a) for a in argv))
     checks += check_weights(deep)
+    checks.append(check_detector(deep))
     checks += check_krita(loc, force=bool(record and record.krita))
     gimp = sorted(set(gimp_versions_found(loc)) | {Path(p).parent.parent.name for p in (record.gimp if record else [])})
     checks += check_gimp(loc, gimp)
