@@ -1,7 +1,7 @@
 """The socket loop: one ROUTER for clients, one inproc PULL for the worker's replies, polled together.
 
-It only validates, answers the cheap requests (hello, status, cancel) and hands `matte` jobs to the
-worker, so a long inference never delays another client's hello, cancel or progress message.
+It only validates, answers the cheap requests (hello, status, cancel) and hands `matte` and `prepare` jobs to
+the worker, so a long inference never delays another client's hello, cancel or progress message.
 """
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ from .protocol import (
     CancelMessage,
     HelloMessage,
     MatteMessage,
+    PrepareMessage,
     ProtocolError,
     StatusMessage,
     error_header,
@@ -140,6 +141,8 @@ class Daemon:
                 self._cancel(client, message)
             elif isinstance(message, MatteMessage):
                 self._matte(client, message)
+            elif isinstance(message, PrepareMessage):
+                self._prepare(client, message)
         except ProtocolError as exc:
             log.info("event=rejected client=%s id=%s code=%s message=%r bytes=%d", client.hex(), exc.request_id,
                      exc.code, clip(exc.message), sum(len(f) for f in frames[1:]))
@@ -183,7 +186,8 @@ class Daemon:
             self._send(client, error_header("cancelled", f"request {request.target} was cancelled", request.target))
         self._send(client, reply_header("ok", request.id, target=request.target, state=state))
 
-    def _matte(self, client: bytes, request: MatteMessage) -> None:
+    def _check_image(self, request: MatteMessage | PrepareMessage) -> None:
+        """The pixels hash to the header's digest, or (digest-only) the image is held or on its way."""
         spec = request.image
         if request.pixels is not None:
             # Verified here, before `queued`, so a wrong digest is refused alone and the cache never holds a wrong
@@ -196,12 +200,36 @@ class Daemon:
         elif spec.key not in self.store and not self.worker.will_have_image(spec.key):
             raise ProtocolError("unknown_image", f"no image with digest {spec.digest} ({spec.format} "
                                                  f"{spec.width}x{spec.height}) is held; send the pixels", request.id)
+
+    def _matte(self, client: bytes, request: MatteMessage) -> None:
+        self._check_image(request)
+        spec = request.image
         superseded = self.worker.submit(Job(client, request, pixels_sent=request.pixels is not None))
         prompt, options = request.request.prompt, request.request.options
         log.info("event=matte_queued client=%s id=%s size=%dx%d format=%s stride=%d pixels_sent=%s box=%s points=%d "
-                 "mask=%s guidance=%s depth=%d crop=%s", client.hex(), request.id, spec.width, spec.height,
-                 spec.format, spec.stride, request.pixels is not None, prompt.box, len(prompt.points),
-                 prompt.mask is not None, options.guidance, request.depth, request.crop)
+                 "mask=%s guidance=%s depth=%d crop=%s preview=%s", client.hex(), request.id, spec.width,
+                 spec.height, spec.format, spec.stride, request.pixels is not None, prompt.box, len(prompt.points),
+                 prompt.mask is not None, options.guidance, request.depth, request.crop, request.preview)
+        self._queued(client, request, superseded)
+
+    def _prepare(self, client: bytes, request: PrepareMessage) -> None:
+        """Queue a low-priority encode; a backend without an embedding answers at once (`prepared: false`)."""
+        self._check_image(request)
+        spec = request.image
+        if not getattr(self.engine, "can_prepare", False):
+            log.info("event=prepare_skipped client=%s id=%s size=%dx%d", client.hex(), request.id, spec.width,
+                     spec.height)
+            self._send(client, reply_header("ok", request.id, digest=spec.digest, prepared=False,
+                                            reason=f"the {self._model().get('backend', 'running')} backend has no "
+                                                   "image embedding to compute ahead", timings={}))
+            return
+        superseded = self.worker.submit(Job(client, request, pixels_sent=request.pixels is not None))
+        log.info("event=prepare_queued client=%s id=%s size=%dx%d format=%s stride=%d pixels_sent=%s", client.hex(),
+                 request.id, spec.width, spec.height, spec.format, spec.stride, request.pixels is not None)
+        self._queued(client, request, superseded)
+
+    def _queued(self, client: bytes, request: MatteMessage | PrepareMessage, superseded: list[Job]) -> None:
+        """Answer the requests `request` superseded, then its own `queued` progress."""
         for old in superseded:
             self._send(client, error_header("superseded", f"request {old.request.id} was replaced by {request.id}",
                                             old.request.id))

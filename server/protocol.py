@@ -12,7 +12,16 @@ from typing import Any, Callable, Sequence
 import msgpack
 import numpy as np
 
-from mam_engine.request import REFINE_METHODS, Limits, MatteRequest, RequestError, check_image_size, check_request, echo
+from mam_engine.request import (
+    REFINE_METHODS,
+    Limits,
+    MatteRequest,
+    RequestError,
+    check_image_size,
+    check_prepare,
+    check_request,
+    echo,
+)
 
 PROTOCOL_VERSION = 1
 SUPPORTED_VERSIONS = (1,)
@@ -40,7 +49,7 @@ ERROR_CODES = (
     "missing_weights",      # a text prompt on a daemon without detector weights: the message names the command
     "queue_full",           # max_queue requests (or max_queued_bytes of frames) already wait
     "cancelled",            # the request was cancelled by a `cancel`
-    "superseded",           # a newer `matte` from the same client replaced this queued one
+    "superseded",           # a newer `matte` (or `prepare`) from the same client replaced this queued one
     "shutting_down",        # the daemon is stopping; the request was not (fully) run
     "replica_lost",         # (--ray pools) the replica running the request died; send it again
     "internal",             # a bug in the daemon or the model; every bad input gets one of the codes above
@@ -50,9 +59,10 @@ MAX_ID_CHARS = 64
 MAX_HEADER_BYTES = 1 << 20
 DIGEST_RE = re.compile(r"^[0-9a-f]{32}$")
 DEPTHS = (8, 16)
-# Optional matte options a client may look for in hello before using them (all within version 1). "text" is
-# added per hello when the engine has detector weights (`features`).
-FEATURES = tuple(f"refine:{m}" for m in REFINE_METHODS) + ("foreground",)
+MIN_PREVIEW_SIDE = 16  # options.preview: the smallest long side a preview may be asked for
+# Optional requests and matte options a client may look for in hello before using them (all within version 1).
+# "text" is added per hello when the engine has detector weights (`features`).
+FEATURES = tuple(f"refine:{m}" for m in REFINE_METHODS) + ("foreground", "prepare", "preview")
 TEXT_FEATURE = "text"
 
 
@@ -117,7 +127,8 @@ class CancelMessage:
 
 @dataclass
 class MatteMessage:
-    """A `matte` whose prompt and options passed the engine's validator (`request`), ready to queue."""
+    """A `matte` whose prompt and options passed the engine's validator (`request`), ready to queue.
+    `preview`: the long-side bound of a preview alpha (None: the full alpha)."""
 
     id: str
     image: ImageSpec
@@ -125,9 +136,25 @@ class MatteMessage:
     depth: int = 8
     crop: bool = False
     pixels: memoryview | None = field(default=None, repr=False)
+    preview: int | None = None
+
+    @property
+    def mask_bytes(self) -> int:
+        mask = self.request.prompt.mask
+        return 0 if mask is None else mask.nbytes
 
 
-Message = HelloMessage | StatusMessage | CancelMessage | MatteMessage
+@dataclass
+class PrepareMessage:
+    """A `prepare`: encode this image ahead of its first prompt, at low priority (docs/PROTOCOL.md 4.7)."""
+
+    id: str
+    image: ImageSpec
+    pixels: memoryview | None = field(default=None, repr=False)
+    mask_bytes = 0  # a prepare carries no mask; read like MatteMessage's by the queue's byte bound
+
+
+Message = HelloMessage | StatusMessage | CancelMessage | MatteMessage | PrepareMessage
 
 
 def _is_int(v: Any) -> bool:
@@ -267,6 +294,14 @@ def mask_to_bool(frame: memoryview | bytes, width: int, height: int) -> np.ndarr
     return np.frombuffer(frame, dtype=np.uint8).reshape(height, width) >= 128
 
 
+def _pixel_frame(frames: dict, spec: ImageSpec) -> Any:
+    pixels = frames.get("pixels")
+    if pixels is not None and len(pixels) != spec.frame_bytes:
+        raise ProtocolError("bad_request", f"pixel frame is {len(pixels)} bytes; {spec.height} rows x stride "
+                                           f"{spec.stride} = {spec.frame_bytes} expected")
+    return pixels
+
+
 def _parse_matte(rid: str, header: dict, frames: dict, limits: Limits, always_refines: bool,
                  text_available: Callable[[], bool]) -> MatteMessage:
     unknown = set(frames) - {"pixels", "mask"}
@@ -276,10 +311,7 @@ def _parse_matte(rid: str, header: dict, frames: dict, limits: Limits, always_re
     spec = _parse_image(_map(header, "image"), limits)
     prompt = _map(header, "prompt")
     options = _map(header, "options", required=False)
-    pixels = frames.get("pixels")
-    if pixels is not None and len(pixels) != spec.frame_bytes:
-        raise ProtocolError("bad_request", f"pixel frame is {len(pixels)} bytes; {spec.height} rows x stride "
-                                           f"{spec.stride} = {spec.frame_bytes} expected")
+    pixels = _pixel_frame(frames, spec)
     mask = _parse_mask(prompt, frames.get("mask"), spec)
     request = check_request(spec.width, spec.height, box=prompt.get("box"), points=prompt.get("points"), mask=mask,
                             guidance=options.get("guidance", "alpha"), refine=options.get("refine"),
@@ -294,7 +326,33 @@ def _parse_matte(rid: str, header: dict, frames: dict, limits: Limits, always_re
         raise ProtocolError("bad_request", f"options.depth must be 8 or 16, got {echo(depth)}")
     if not isinstance(crop, bool):
         raise ProtocolError("bad_request", f"options.crop must be true or false, got {echo(crop)}")
-    return MatteMessage(rid, spec, request, depth, crop, pixels=_view(pixels))
+    preview = _preview(options.get("preview"), request)
+    return MatteMessage(rid, spec, request, depth, crop, pixels=_view(pixels), preview=preview)
+
+
+def _preview(preview: Any, request: MatteRequest) -> int | None:
+    """options.preview: null, or the long side (pixels) the returned alpha may have at most."""
+    if preview is None:
+        return None
+    if not _is_int(preview) or preview < MIN_PREVIEW_SIDE:
+        raise ProtocolError("bad_request", f"options.preview must be null or an integer of at least {MIN_PREVIEW_SIDE} "
+                                           f"(the preview's long side in pixels), got {echo(preview)}")
+    if request.options.foreground:
+        raise ProtocolError("bad_request", "options.preview does not combine with options.foreground: ask for the "
+                                           "foreground with the full matte")
+    if request.text is not None and request.text.instances == "all":
+        raise ProtocolError("bad_request", "options.preview does not combine with options.instances 'all'")
+    return int(preview)
+
+
+def _parse_prepare(rid: str, header: dict, frames: dict, limits: Limits, always_refines: bool,
+                   text_available: Callable[[], bool]) -> PrepareMessage:
+    unknown = set(frames) - {"pixels"}
+    if unknown:
+        raise ProtocolError("bad_message", f"unknown frame name(s) {echo(sorted(unknown))}; prepare takes 'pixels'")
+    spec = _parse_image(_map(header, "image"), limits)
+    check_prepare(spec.width, spec.height, limits, header.get("prompt"), header.get("options"))
+    return PrepareMessage(rid, spec, pixels=_view(_pixel_frame(frames, spec)))
 
 
 def _view(frame: Any) -> memoryview | None:
@@ -302,7 +360,7 @@ def _view(frame: Any) -> memoryview | None:
 
 
 _PARSERS: dict[str, Any] = {"hello": _parse_hello, "status": _parse_status, "cancel": _parse_cancel,
-                            "matte": _parse_matte}
+                            "matte": _parse_matte, "prepare": _parse_prepare}
 
 
 def instance_frames(instances: Sequence[Any], instances_mode: str, depth: int, crop: bool,

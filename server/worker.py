@@ -4,6 +4,9 @@ The socket loop never waits for it: jobs go in through `submit` (a lock, no I/O)
 whole ZeroMQ messages on an inproc PUSH socket the loop polls next to its ROUTER. Interactive use
 produces bursts of requests, so a newer `matte` from the same client replaces its queued older ones, and
 `cancel` stops a running one at the next stage boundary (the engine's `on_progress` hook raises).
+A `prepare` (encode a canvas ahead of its first prompt) is low priority: the worker takes it only when no `matte`
+waits, and a newer prepare of the same client replaces its queued one. A running prepare is one encoder call and
+is not interrupted; a matte that arrives meanwhile waits for it.
 Every job was validated (prompt, options, digest) before it was queued, so a failure here is a bug: `internal`.
 
 An engine with a `concurrency` attribute above 1 (the Ray Serve pool, server/ray_pool.py) gets that many jobs at
@@ -25,17 +28,18 @@ from mam_engine.request import Limits, clip
 from .alpha_frame import encode_alpha, encode_foreground
 from .image_store import ImageStore
 from .pixels import to_rgb8
-from .protocol import MatteMessage, ProtocolError, error_header, reply_header, text_result
+from .preview import preview_scale, shrink
+from .protocol import MatteMessage, PrepareMessage, ProtocolError, error_header, reply_header, text_result
 
 log = logging.getLogger("mam.server.worker")
 
 
 @dataclass(eq=False)
 class Job:
-    """One accepted `matte`; `client` is the ROUTER identity replies go back to."""
+    """One accepted `matte` or `prepare`; `client` is the ROUTER identity replies go back to."""
 
     client: bytes
-    request: MatteMessage
+    request: MatteMessage | PrepareMessage
     received: float = field(default_factory=time.monotonic)
     pixels_sent: bool = False  # for the log: `request.pixels` is released once converted
     cancel_reason: str | None = None  # "cancelled" or "shutting_down", set by the socket loop's thread
@@ -43,8 +47,15 @@ class Job:
     @property
     def frame_bytes(self) -> int:
         """Receive buffers this job keeps alive while it waits."""
-        mask = self.request.request.prompt.mask
-        return (0 if self.request.pixels is None else len(self.request.pixels)) + (0 if mask is None else mask.nbytes)
+        return (0 if self.request.pixels is None else len(self.request.pixels)) + self.request.mask_bytes
+
+    @property
+    def is_prepare(self) -> bool:
+        return isinstance(self.request, PrepareMessage)
+
+    def replaces(self, other: Job) -> bool:
+        """A new request supersedes the same client's queued requests of its own kind (matte or prepare)."""
+        return other.client == self.client and other.is_prepare == self.is_prepare
 
 
 class Worker(threading.Thread):
@@ -71,7 +82,7 @@ class Worker(threading.Thread):
         with self._cond:
             if self._stopping:
                 raise ProtocolError("shutting_down", "the daemon is shutting down")
-            kept = [j for j in self._queue if j.client != job.client]
+            kept = [j for j in self._queue if not job.replaces(j)]
             if len(kept) >= self.limits.max_queue:
                 raise ProtocolError("queue_full", f"{len(kept)} requests are queued; max_queue is "
                                                   f"{self.limits.max_queue}; retry later")
@@ -80,11 +91,13 @@ class Worker(threading.Thread):
                 raise ProtocolError("queue_full", f"queued requests hold {held} bytes of frames; with this one "
                                                   f"{held + job.frame_bytes} > max_queued_bytes "
                                                   f"{self.limits.max_queued_bytes}; retry later")
-            older = [j for j in self._queue if j.client == job.client]
+            older = [j for j in self._queue if job.replaces(j)]
             self._queue = kept
             if job.request.pixels is None:
-                # A digest-only follow-up may replace the very request that carried the pixels.
-                donor = next((j for j in older if j.request.pixels is not None
+                # A digest-only follow-up may replace the very request that carried the pixels, or (a matte) run
+                # before the queued prepare that carries them: it shares that prepare's buffer.
+                lenders = older + ([] if job.is_prepare else [j for j in kept if j.is_prepare])
+                donor = next((j for j in lenders if j.request.pixels is not None
                               and j.request.image.key == job.request.image.key), None)
                 if donor is not None:
                     job.request.pixels = donor.request.pixels
@@ -146,7 +159,7 @@ class Worker(threading.Thread):
                         self._cond.wait()
                     if not self._queue:
                         return
-                    job = self._queue.pop(0)
+                    job = self._queue.pop(self._next_index())
                     self._running.append(job)
                 try:
                     final = self._run_job(job, push)
@@ -158,8 +171,12 @@ class Worker(threading.Thread):
         finally:
             push.close()
 
+    def _next_index(self) -> int:
+        """The oldest queued matte, else the oldest prepare: a prepare never delays a matte that waits."""
+        return next((i for i, j in enumerate(self._queue) if not j.is_prepare), 0)
+
     def _run_job(self, job: Job, push: zmq.Socket) -> list:
-        """Run one job, sending its progress on `push`; return its final message (result or error)."""
+        """Run one job, sending its progress on `push`; return its final message (result, ok or error)."""
         req = job.request
         started = time.monotonic()
         try:
@@ -173,8 +190,11 @@ class Worker(threading.Thread):
                                                               fraction=float(fraction))])
 
             on_progress("start", 0.0)
-            result = self.engine.run(image, req.request, on_progress=on_progress, image_key=req.image.key)
             server_timings = {"queue_wait": started - job.received, "convert": converted - started}
+            if isinstance(req, PrepareMessage):
+                timings = self.engine.prepare(image, on_progress=on_progress, image_key=req.image.key)
+                return self._prepared(job, timings, server_timings)
+            result = self.engine.run(image, req.request, on_progress=on_progress, image_key=req.image.key)
             return self._result(job, result, server_timings)
         except Exception as exc:  # every failure becomes an error reply; the worker keeps serving
             code, message = self._failure(job, exc)
@@ -183,33 +203,50 @@ class Worker(threading.Thread):
             return [job.client, error_header(code, message, req.id)]
 
     @staticmethod
+    def _prepared(job: Job, timings: dict[str, float] | None, server_timings: dict[str, float]) -> list:
+        """The `ok` that ends a prepare: the embedding is cached (`timings` has `encode` unless it already was)."""
+        req = job.request
+        server_timings = _rounded({**server_timings, "total": time.monotonic() - job.received})
+        timings = {str(k): float(v) for k, v in (timings or {}).items()}
+        log.info("event=prepare_done id=%s client=%s size=%dx%d format=%s pixels_sent=%s timings=%s "
+                 "server_timings=%s", req.id, job.client.hex(), req.image.width, req.image.height, req.image.format,
+                 job.pixels_sent, _fmt(timings), _fmt(server_timings))
+        return [job.client, reply_header("ok", req.id, digest=req.image.digest, prepared=True, timings=timings,
+                                         server_timings=server_timings)]
+
+    @staticmethod
     def _result(job: Job, result: MatteResult, server_timings: dict[str, float]) -> list:
-        req, options = job.request, job.request.request.options
+        req = job.request
+        assert isinstance(req, MatteMessage)
+        options = req.request.options
         samples, x, y = encode_alpha(result.alpha, req.depth, req.crop)
+        window_height, window_width = samples.shape
+        scale = 1 if req.preview is None else preview_scale(window_width, window_height, req.preview)
+        samples = shrink(samples, scale)
         frames = [samples]
         if options.foreground:
             if result.foreground is None:
                 raise RuntimeError("the engine returned no foreground although it was asked for one")
-            frames.append(encode_foreground(result.foreground, x, y, samples.shape[1], samples.shape[0]))
+            frames.append(encode_foreground(result.foreground, x, y, window_width, window_height))
         # Text prompts: the instances' entries and (with instances="all") their alpha frames, right after `alpha`.
         text, names, instance_frames = text_result(req, result, (x, y, int(samples.shape[1]), int(samples.shape[0])))
         frames[1:1] = instance_frames
-        server_timings = {**server_timings, "total": time.monotonic() - job.received}
-        server_timings = {k: round(v, 6) for k, v in server_timings.items()}
+        server_timings = _rounded({**server_timings, "total": time.monotonic() - job.received})
         timings = {str(k): float(v) for k, v in result.timings.items()}
         header = reply_header("result", req.id, width=int(samples.shape[1]), height=int(samples.shape[0]), x=x, y=y,
-                              depth=req.depth, score=float(result.score), digest=req.image.digest,
+                              scale=scale, window_width=window_width, window_height=window_height, depth=req.depth,
+                              score=float(result.score), digest=req.image.digest,
                               image_width=req.image.width, image_height=req.image.height, timings=timings,
                               server_timings=server_timings, notes=[str(n) for n in result.notes],
                               frames=["alpha", *names, *(["foreground"] if options.foreground else [])], **text)
-        log.info("event=matte_done id=%s client=%s size=%dx%d format=%s pixels_sent=%s alpha=%dx%d@%d,%d depth=%d "
-                 "refine=%s foreground=%s score=%.4f timings=%s server_timings=%s", req.id, job.client.hex(),
+        log.info("event=matte_done id=%s client=%s size=%dx%d format=%s pixels_sent=%s alpha=%dx%d@%d,%d scale=%d "
+                 "depth=%d refine=%s foreground=%s score=%.4f timings=%s server_timings=%s", req.id, job.client.hex(),
                  req.image.width, req.image.height, req.image.format, job.pixels_sent, samples.shape[1],
-                 samples.shape[0], x, y, req.depth, options.refine, options.foreground, float(result.score),
+                 samples.shape[0], x, y, scale, req.depth, options.refine, options.foreground, float(result.score),
                  _fmt(timings), _fmt(server_timings))
         return [job.client, header, *frames]
 
-    def _image(self, req: MatteMessage) -> np.ndarray:
+    def _image(self, req: MatteMessage | PrepareMessage) -> np.ndarray:
         """The converted image: from the pixels (their digest was verified before queueing) or from the store."""
         key = req.image.key
         image = self.store.get(key)
@@ -234,6 +271,10 @@ class Worker(threading.Thread):
             return exc.code, exc.message
         log.exception("event=matte_error id=%s", job.request.id)
         return "internal", clip(f"{type(exc).__name__}: {exc}", 500)
+
+
+def _rounded(timings: dict[str, float]) -> dict[str, float]:
+    return {k: round(v, 6) for k, v in timings.items()}
 
 
 def _fmt(timings: dict[str, float]) -> str:

@@ -18,6 +18,7 @@ from mam_engine.request.options import (
     check_image_size,
     check_options,
 )
+from mam_engine.request.prepare import PrepareRequest, check_prepare
 from mam_engine.request.prompt import Prompt, check_prompt
 from mam_engine.request.text import (
     DEFAULT_BOX_THRESHOLD,
@@ -31,8 +32,9 @@ from mam_engine.request.text import (
 )
 
 __all__ = ["DEFAULT_BOX_THRESHOLD", "DEFAULT_TEXT_THRESHOLD", "DETECTOR_HINT", "GUIDANCES", "INSTANCE_MODES",
-           "NMS_IOU", "NO_LIMITS", "REFINE_METHODS", "Limits", "MatteOptions", "MatteRequest", "Prompt",
-           "RequestError", "TextQuery", "check_image_array", "check_image_size", "check_request", "clip", "echo"]
+           "NMS_IOU", "NO_LIMITS", "REFINE_METHODS", "Limits", "MatteOptions", "MatteRequest", "PrepareRequest",
+           "Prompt", "RequestError", "TextQuery", "check_image_array", "check_image_size", "check_prepare",
+           "check_request", "clip", "echo"]
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,8 @@ It speaks protocol v1 (docs/PROTOCOL.md) over whichever transport `open_transpor
 turns every failure into one of the exceptions in `errors.py` with a message fit for the user:
 a daemon that is down or dies, a reply that does not come in time, a daemon of another protocol
 version, or an `error` reply. Each canvas is sent once: later prompts on the same pixels send
-only its digest, and the pixels follow only if the daemon answers `unknown_image`.
+only its digest, and the pixels follow only if the daemon answers `unknown_image`. `prepare` sends a canvas
+ahead of the first click, so the daemon encodes it while the artist is still choosing where to click.
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from .errors import DaemonTimeout, DaemonUnavailable, MamError, MatteCancelled, 
 from .msgpack_lite import MsgpackError
 from .transport import CurveKeys, HeartbeatTimeout, Transport, open_transport
 
-__all__ = ["MamClient", "DaemonMatte", "DEFAULT_ENDPOINT", "PROTOCOL_VERSION", "BYTES_PER_PIXEL"]
+__all__ = ["MamClient", "DaemonMatte", "DaemonPrepare", "DEFAULT_ENDPOINT", "PROTOCOL_VERSION", "BYTES_PER_PIXEL"]
 
 PROTOCOL_VERSION = 1
 DEFAULT_ENDPOINT = "tcp://127.0.0.1:5757"
@@ -33,6 +34,7 @@ _CANCELLED_CODES = ("cancelled", "superseded")
 _FROZEN_HINT = ("If it was suspended (e.g. Ctrl+Z in its terminal) resume it; if it hangs, restart it:  "
                 "mam-server --endpoint {endpoint}")
 FOREGROUND_BYTES_PER_PIXEL = 3  # the foreground frame is RGB8, no padding
+MIN_PREVIEW_SIDE = 16  # matte(preview=N): the smallest long side the daemon accepts
 
 BytesLike = Union[bytes, bytearray, memoryview]
 ImageKey = Tuple[str, str, int, int, int]  # (digest, format, width, height, stride): a canvas as sent
@@ -63,7 +65,10 @@ class DaemonMatte:
     or 2 little-endian bytes (depth 16), placed at (x, y) in the image (non-zero only with crop).
     `sent_pixels` says whether this call uploaded the canvas (False: the daemon reused it by digest).
     `foreground` (with matte(foreground=True)): `height` rows of `width` RGB8 pixels, no padding, over the same
-    window as `alpha`: the subject's colours with the old background taken out of the soft edge."""
+    window as `alpha`: the subject's colours with the old background taken out of the soft edge.
+    `scale` (with matte(preview=N)): each alpha sample is the mean of a `scale`×`scale` block of image pixels; the
+    alpha covers `window_width`×`window_height` image pixels from (x, y) (the blocks on its right and bottom edges
+    may be smaller). Without a preview `scale` is 1 and the window is `width`×`height`."""
 
     request_id: str
     width: int
@@ -79,6 +84,23 @@ class DaemonMatte:
     sent_pixels: bool = True
     foreground: Optional[bytes] = field(default=None, repr=False)
     instances: List[DaemonInstance] = field(default_factory=list)  # text prompts: best first; alpha is their union
+    scale: int = 1
+    window_width: int = 0
+    window_height: int = 0
+
+
+@dataclass
+class DaemonPrepare:
+    """The answer to `prepare`. `prepared`: True when the daemon holds the image's embedding (the next matte on
+    it skips the encoder), False when its backend has none to compute (`reason` says why; the classic backend),
+    None when the call returned at `queued` without waiting (the daemon encodes when no matte waits)."""
+
+    request_id: str
+    digest: str
+    prepared: Optional[bool]
+    sent_pixels: bool = True
+    timings: Dict[str, float] = field(default_factory=dict)  # `encode` when this request ran the encoder
+    reason: str = ""
 
 
 class MamClient:
@@ -167,7 +189,7 @@ class MamClient:
               timeout: Optional[float] = None, request_id: Optional[str] = None, refine: Optional[str] = None,
               refine_band: Optional[int] = None, foreground: bool = False, text: Optional[str] = None,
               box_threshold: Optional[float] = None, text_threshold: Optional[float] = None,
-              instances: Optional[str] = None) -> DaemonMatte:
+              instances: Optional[str] = None, preview: Optional[int] = None) -> DaemonMatte:
         """Matte the subject that `box` / `points` ([x, y, label], label 1 = foreground) / `mask` pick.
 
         `pixels`: `height` rows of `stride` bytes (default width × bytes per pixel) in `fmt`
@@ -186,11 +208,21 @@ class MamClient:
         `box_threshold` / `text_threshold` default to 0.25 on the daemon; `instances="all"` mattes every
         detection: `result.instances` holds each one (box, score, label, alpha) and `result.alpha` their union.
         Needs `text` in the daemon's features (installed detector weights).
+
+        `preview=N` (e.g. 1024) returns a quick-look alpha whose long side is at most N: block means over
+        `result.scale`×`result.scale` image pixels of the alpha the same call without `preview` returns (not with
+        `foreground` or `instances="all"`). A daemon without `preview` in its features returns the full alpha
+        (`scale` 1).
         """
         view, mask_view = _check_matte_args(width, height, fmt, pixels, stride, mask, box, points, guidance, depth,
                                             text)
         quality = _quality_options(refine, refine_band, foreground)
         quality.update(_text_options(text, box_threshold, text_threshold, instances))
+        if preview is not None:
+            if isinstance(preview, bool) or not isinstance(preview, int) or preview < MIN_PREVIEW_SIDE:
+                raise ValueError(f"preview must be None or an integer of at least {MIN_PREVIEW_SIDE} (the long side "
+                                 f"in pixels), got {preview!r}")
+            quality["preview"] = preview
         stride = len(view) // height
         digest = hashlib.blake2b(view, digest_size=16).hexdigest()
         rid = request_id or self._new_id()
@@ -217,7 +249,7 @@ class MamClient:
                 names, frames = _matte_frames(view if with_pixels else None, mask_view)
                 self._send(rid, "matte", dict(fields, frames=names), frames, deadline)
                 try:
-                    header, reply_frames = self._await_matte(rid, deadline, on_progress, cancel_event)
+                    header, reply_frames = self._await_reply(rid, "matte", deadline, on_progress, cancel_event)
                 except MamError as exc:
                     if exc.code != "unknown_image" or with_pixels:
                         raise
@@ -226,6 +258,44 @@ class MamClient:
                     continue
                 self._remember(image_key)
                 return _matte_result(rid, header, reply_frames, with_pixels, foreground)
+
+    def prepare(self, width: int, height: int, fmt: str, pixels: BytesLike, stride: Optional[int] = None,
+                wait: bool = False, timeout: Optional[float] = None,
+                request_id: Optional[str] = None) -> DaemonPrepare:
+        """Send a canvas ahead of its first prompt so the daemon computes its embedding in the background.
+
+        Call it when a canvas becomes current (a document opened, the tool picked): the first `matte` on the
+        same pixels then sends only the digest and skips the encoder. The daemon runs it only when no matte
+        waits; a newer `prepare` of this client replaces a queued older one. `wait=False` (the default) returns
+        as soon as the daemon queued it (`prepared` None); `wait=True` waits for the encoder (`prepared` True,
+        `timings["encode"]` when it ran). On a backend without an embedding (classic) the answer comes at once
+        with `prepared` False. Arguments as for `matte`; `cancel(result.request_id)` drops a queued prepare.
+        Needs `prepare` in the daemon's features (MamError "unsupported_feature" otherwise, nothing sent).
+        """
+        view, _ = _check_image_args(width, height, fmt, pixels, stride)
+        stride = len(view) // height
+        digest = hashlib.blake2b(view, digest_size=16).hexdigest()
+        rid = request_id or self._new_id()
+        fields = {"image": {"width": width, "height": height, "format": fmt, "stride": stride, "digest": digest}}
+        deadline = time.monotonic() + (self.matte_timeout if timeout is None else timeout)
+        image_key: ImageKey = (digest, fmt, width, height, stride)
+        with self._lock:
+            self._ensure_connected()
+            self._check_limits(width, height, len(view))
+            self._check_offered(["prepare"])
+            with_pixels = image_key not in self._known_images
+            while True:
+                names, frames = _matte_frames(view if with_pixels else None, None)
+                self._send(rid, "prepare", dict(fields, frames=names), frames, deadline)
+                try:
+                    header, _ = self._await_reply(rid, "prepare", deadline, until_queued=not wait)
+                except MamError as exc:
+                    if exc.code != "unknown_image" or with_pixels:
+                        raise
+                    self._known_images.pop(image_key, None)
+                    with_pixels = True
+                    continue
+                return self._prepare_result(rid, header, image_key, digest, with_pixels)
 
     def close(self) -> None:
         """Drop the connection; the next call reconnects."""
@@ -293,18 +363,36 @@ class MamClient:
 
     def _check_features(self, quality: Dict[str, Any]) -> None:
         """An older daemon ignores options it does not know: refuse them here rather than return less."""
-        offered = (self.server_info or {}).get("features") or []
         wanted = [f"refine:{quality['refine']}"] if "refine" in quality else []
         if quality.get("foreground"):
             wanted.append("foreground")
         if quality.get("text"):
             wanted.append("text")
+        self._check_offered(wanted)
+
+    def _check_offered(self, wanted: List[str]) -> None:
+        offered = (self.server_info or {}).get("features") or []
         missing = [f for f in wanted if f not in offered]
         if missing:
             raise MamError("unsupported_feature", f"the daemon at {self.endpoint} does not offer {missing} "
                                                   f"(it offers {list(offered)}); update the daemon"
                                                   + ("; text prompts also need its detector weights (`mam-weights "
                                                      "download grounding-dino-tiny`)" if "text" in missing else ""))
+
+    def _prepare_result(self, rid: str, header: Dict[str, Any], image_key: ImageKey, digest: str,
+                        sent_pixels: bool) -> DaemonPrepare:
+        """A `queued` progress or the final `ok`; the daemon holds the image in both cases unless prepared is
+        False (a backend without an embedding keeps no pixels)."""
+        if header.get("type") == "progress":
+            prepared: Optional[bool] = None
+        else:
+            prepared = header.get("prepared")
+            if not isinstance(prepared, bool):
+                raise MamError("bad_reply", f"ok for prepare {rid} lacks 'prepared'", rid)
+        if prepared is not False:
+            self._remember(image_key)
+        return DaemonPrepare(request_id=rid, digest=digest, prepared=prepared, sent_pixels=sent_pixels,
+                             timings=dict(header.get("timings") or {}), reason=str(header.get("reason", "")))
 
     def _new_id(self) -> str:
         return f"{self._id_prefix}-{next(self._ids)}"
@@ -380,8 +468,12 @@ class MamClient:
                                 f"within {timeout:g} s")
         return reply
 
-    def _await_matte(self, rid: str, deadline: float, on_progress: Optional[ProgressCallback],
-                     cancel_event: Optional[threading.Event]) -> Tuple[Dict[str, Any], List[bytes]]:
+    def _await_reply(self, rid: str, rtype: str, deadline: float, on_progress: Optional[ProgressCallback] = None,
+                     cancel_event: Optional[threading.Event] = None,
+                     until_queued: bool = False) -> Tuple[Dict[str, Any], List[bytes]]:
+        """Progress of a matte or prepare until its final reply (`result`, or `ok` for a prepare), or with
+        `until_queued` until its `queued` progress."""
+        final = "result" if rtype == "matte" else "ok"
         while True:
             if self._flush_cancels(rid, deadline) or (cancel_event is not None and cancel_event.is_set()):
                 self._send_cancel(rid, deadline)
@@ -389,10 +481,10 @@ class MamClient:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 self._send_cancel(rid, time.monotonic() + self.connect_timeout)
-                raise DaemonTimeout(f"MAM daemon at {self.endpoint} gave no result for matte request {rid} "
+                raise DaemonTimeout(f"MAM daemon at {self.endpoint} gave no result for {rtype} request {rid} "
                                     "in time (request cancelled); a larger matte_timeout may help on a slow CPU")
             try:
-                reply = self._recv(rid, "matte", min(remaining, _POLL_S))
+                reply = self._recv(rid, rtype, min(remaining, _POLL_S))
             except MamError as exc:
                 if exc.code in _CANCELLED_CODES:
                     raise MatteCancelled(exc.code, exc.message, rid) from None
@@ -400,15 +492,17 @@ class MamClient:
             if reply is None:
                 continue
             header, frames = reply
-            rtype = header.get("type")
-            if rtype == "result":
+            kind = header.get("type")
+            if kind == final:
                 return header, frames
-            if rtype != "progress":
-                raise MamError("bad_reply", f"unexpected '{rtype}' reply to matte request {rid}", rid)
+            if kind != "progress":
+                raise MamError("bad_reply", f"unexpected '{kind}' reply to {rtype} request {rid}", rid)
             stage, fraction = header.get("stage"), header.get("fraction")
             if not isinstance(stage, str) or not isinstance(fraction, (int, float)):
                 raise MamError("bad_reply", f"progress for {rid} needs a stage name and a fraction, "
                                             f"got {stage!r}, {fraction!r}", rid)
+            if until_queued and stage == "queued":
+                return header, frames
             if on_progress is not None:
                 try:
                     on_progress(stage, float(fraction))
@@ -441,6 +535,23 @@ def _check_matte_args(width: int, height: int, fmt: str, pixels: BytesLike, stri
                       points: Optional[Sequence[Sequence[float]]], guidance: str,
                       depth: int, text: Optional[str] = None) -> Tuple[memoryview, Optional[memoryview]]:
     """Catch caller mistakes before megabytes travel; the daemon re-checks everything."""
+    view, mask_view = _check_image_args(width, height, fmt, pixels, stride, mask)
+    if box is None and not points and mask is None and text is None:
+        raise ValueError("a matte needs a prompt: a box, points, a mask or a text")
+    if box is not None and len(box) != 4:
+        raise ValueError(f"box must be (x0, y0, x1, y1), got {box!r}")
+    if points is not None and any(len(p) != 3 for p in points):
+        raise ValueError("points must be (x, y, label) triples, label 1 = foreground, 0 = background")
+    if guidance not in ("alpha", "mask"):
+        raise ValueError(f"guidance must be 'alpha' or 'mask', got {guidance!r}")
+    if depth not in (8, 16):
+        raise ValueError(f"depth must be 8 or 16, got {depth!r}")
+    return view, mask_view
+
+
+def _check_image_args(width: int, height: int, fmt: str, pixels: BytesLike, stride: Optional[int],
+                      mask: Optional[BytesLike] = None) -> Tuple[memoryview, Optional[memoryview]]:
+    """The canvas (and mask) as flat byte views, or ValueError naming what does not fit."""
     if fmt not in BYTES_PER_PIXEL:
         raise ValueError(f"pixel format {fmt!r} is not one of {sorted(BYTES_PER_PIXEL)}")
     if not (isinstance(width, int) and isinstance(height, int) and width > 0 and height > 0):
@@ -457,16 +568,6 @@ def _check_matte_args(width: int, height: int, fmt: str, pixels: BytesLike, stri
         mask_view = _byte_view(mask, "mask")
         if len(mask_view) != width * height:
             raise ValueError(f"mask is {len(mask_view)} bytes; {width}x{height} = {width * height} expected (GRAY8)")
-    if box is None and not points and mask is None and text is None:
-        raise ValueError("a matte needs a prompt: a box, points, a mask or a text")
-    if box is not None and len(box) != 4:
-        raise ValueError(f"box must be (x0, y0, x1, y1), got {box!r}")
-    if points is not None and any(len(p) != 3 for p in points):
-        raise ValueError("points must be (x, y, label) triples, label 1 = foreground, 0 = background")
-    if guidance not in ("alpha", "mask"):
-        raise ValueError(f"guidance must be 'alpha' or 'mask', got {guidance!r}")
-    if depth not in (8, 16):
-        raise ValueError(f"depth must be 8 or 16, got {depth!r}")
     return view, mask_view
 
 
@@ -565,7 +666,9 @@ def _matte_result(rid: str, header: Dict[str, Any], frames: List[bytes], sent_pi
                        alpha=bytes(frames[0]), digest=str(header.get("digest", "")),
                        timings=dict(header.get("timings") or {}), notes=list(header.get("notes") or []),
                        sent_pixels=sent_pixels, foreground=bytes(by_name["foreground"]) if foreground else None,
-                       instances=found)
+                       instances=found, scale=int(header.get("scale", 1)),
+                       window_width=int(header.get("window_width", width)),
+                       window_height=int(header.get("window_height", height)))
 
 
 def _error_from(header: Dict[str, Any], rid: str) -> MamError:
