@@ -219,9 +219,11 @@ class Daemon:
         if not getattr(self.engine, "can_prepare", False):
             log.info("event=prepare_skipped client=%s id=%s size=%dx%d", client.hex(), request.id, spec.width,
                      spec.height)
-            self._send(client, reply_header("ok", request.id, digest=spec.digest, prepared=False,
-                                            reason=f"the {self._model().get('backend', 'running')} backend has no "
-                                                   "image embedding to compute ahead", timings={}))
+            reason = ("the mattes run on a Ray pool, whose replicas encode an image on its first matte"
+                      if self._pool() else
+                      f"the {self._model().get('backend', 'running')} backend has no image embedding to compute ahead")
+            self._send(client, reply_header("ok", request.id, digest=spec.digest, prepared=False, reason=reason,
+                                            timings={}))
             return
         superseded = self.worker.submit(Job(client, request, pixels_sent=request.pixels is not None))
         log.info("event=prepare_queued client=%s id=%s size=%dx%d format=%s stride=%d pixels_sent=%s", client.hex(),

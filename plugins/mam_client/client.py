@@ -164,7 +164,7 @@ class MamClient:
             return _fields(header)
 
     def cancel(self, request_id: str, timeout: Optional[float] = None) -> Optional[str]:
-        """Ask the daemon to stop `request_id` (a matte of this client) at its next stage boundary.
+        """Ask the daemon to stop `request_id` (a matte or prepare of this client) at its next stage boundary.
 
         Returns the daemon's `state` for it ("queued", "running" or "unknown"). If a `matte` is
         running on this client (in another thread, or this is called from its `on_progress`), the
