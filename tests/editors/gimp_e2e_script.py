@@ -100,15 +100,82 @@ layer = image.get_layers()[0]
 w, h = layer.get_width(), layer.get_height()
 x0, y0, x1, y1 = job["box"]
 common = {"endpoint": job["endpoint"], "guidance": "alpha", "replace_mask": False, "refine_selection": False}
-Gimp.Image.select_rectangle(image, Gimp.ChannelOps.REPLACE, x0, y0, x1 - x0, y1 - y0)
-add_path(image, "MAM background", *job["background"])
-image.set_selected_paths([add_path(image, "Subject", *job["foreground"])])
 report["size"] = [w, h]
 report["precision"] = image.get_precision().value_name
 save("layer_rgba.raw", read(layer, 0, 0, w, h, "R'G'B'A u8"))
+if job["mode"] != "text":
+    Gimp.Image.select_rectangle(image, Gimp.ChannelOps.REPLACE, x0, y0, x1 - x0, y1 - y0)
+    add_path(image, "MAM background", *job["background"])
+    image.set_selected_paths([add_path(image, "Subject", *job["foreground"])])
 selection_before = selection_bytes(image)
 
-if job["mode"] == "batch":
+
+def image_state(image):
+    """Everything a failed run must leave as it was: layers, each layer's pixels and mask, the selection."""
+    return (layer_names(image), [read(item, 0, 0, item.get_width(), item.get_height(), "R'G'B'A u8") + mask_bytes(item)
+                                 for item in image.get_layers()], selection_bytes(image), len(image.get_channels()))
+
+
+def select_box(image, box):
+    if box is None:
+        Gimp.Selection.none(image)
+    else:
+        Gimp.Image.select_rectangle(image, Gimp.ChannelOps.REPLACE, box[0], box[1], box[2] - box[0], box[3] - box[1])
+
+
+if job["mode"] == "text":
+    # Text prompts (issue 12) against a daemon with the tiny random detector: no paths, no selection unless said.
+    text = {"endpoint": job["endpoint"], "guidance": "alpha", "refine_selection": False, "text": job["text"]}
+    select_box(image, None)
+    report["best_mask_run"] = run_procedure("plug-in-mam-add-layer-mask", image, layer, output="mask",
+                                            all_instances=False, **text)
+    save("text_best_mask.raw", mask_bytes(layer))
+    # a path's anchor picks which detection (the one containing it)
+    image.set_selected_paths([add_path(image, "Subject", *job["text_point"])])
+    report["point_mask_run"] = run_procedure("plug-in-mam-add-layer-mask", image, layer, output="mask",
+                                             replace_mask=True, all_instances=False, **text)
+    save("text_point_mask.raw", mask_bytes(layer))
+    for path in image.get_paths():
+        image.remove_path(path)
+    # every detection mostly inside the selection: the mask and the selection get their union
+    select_box(image, job["text_box"])
+    report["all_mask_run"] = run_procedure("plug-in-mam-add-layer-mask", image, layer, output="mask",
+                                           replace_mask=True, all_instances=True, **text)
+    save("text_all_mask.raw", mask_bytes(layer))
+    report["all_select_run"] = run_procedure("plug-in-mam-select-subject", image, layer, output="selection",
+                                             all_instances=True, **text)
+    save("text_all_selection.raw", selection_bytes(image))
+    layer.remove_mask(Gimp.MaskApplyMode.DISCARD)
+    # Extract Subject with all instances: one layer per instance in a new layer group above the layer
+    select_box(image, job["text_box"])
+    report["layers_before_group"] = layer_names(image)
+    report["extract_all_run"] = run_procedure("plug-in-mam-extract-subject", image, layer, all_instances=True,
+                                              **text)
+    report["layers_after_group"] = layer_names(image)
+    group = image.get_layers()[0]
+    report["group_is_group"] = group.is_group()
+    children = group.get_children() if group.is_group() else []
+    report["group_children"] = [child.get_name() for child in children]
+    report["group_children_geometry"] = [[*c.get_offsets()[1:], c.get_width(), c.get_height()] for c in children]
+    for index, child in enumerate(children):
+        save(f"text_instance_{index}.raw", read(child, 0, 0, w, h, "R'G'B'A u8"))
+    report["layer_unchanged_by_group"] = read(layer, 0, 0, w, h, "R'G'B'A u8") == \
+        open(os.path.join(out, "layer_rgba.raw"), "rb").read()
+    if group.is_group():
+        image.remove_layer(group)
+    # refusals: each leaves the image exactly as it was
+    select_box(image, job["nothing_box"])
+    refusals = {"nothing_run": ("plug-in-mam-add-layer-mask", dict(text, output="mask")),
+                "nothing_extract_run": ("plug-in-mam-extract-subject", dict(text, all_instances=True)),
+                "no_weights_run": ("plug-in-mam-add-layer-mask", dict(text, output="mask",
+                                                                      endpoint=job["textless_endpoint"])),
+                "refine_selection_run": ("plug-in-mam-select-subject", dict(text, output="selection",
+                                                                            refine_selection=True))}
+    for key, (procedure, options) in refusals.items():
+        before = image_state(image)
+        report[key] = run_procedure(procedure, image, layer, **options)
+        report[key]["unchanged"] = image_state(image) == before
+elif job["mode"] == "batch":
     report["mask_run"] = run_procedure("plug-in-mam-add-layer-mask", image, layer, output="mask", **common)
     save("mask.raw", read(layer.get_mask(), 0, 0, w, h, "Y u8"))
     report["second_run"] = run_procedure("plug-in-mam-add-layer-mask", image, layer, output="mask", **common)

@@ -84,21 +84,22 @@ def build_prompt(layer: LayerRect,
                  selection_bounds: Optional[tuple[int, int, int, int]],
                  foreground: Iterable[Point] = (),
                  background: Iterable[Point] = (),
-                 refine_selection: bool = False) -> CanvasPrompt:
+                 refine_selection: bool = False, with_text: bool = False) -> CanvasPrompt:
     """The prompt for `layer` from the selection bounds (image coords, x2/y2 exclusive; None when
     nothing is selected) and path anchors (image coords).
 
-    Raises PromptError when nothing usable is left: the daemon needs a box or a foreground point.
+    Raises PromptError when nothing usable is left: the daemon needs a box or a foreground point, or a text
+    prompt (`with_text`: the box and points then only narrow what the text finds, and may be absent).
     """
     box = _selection_box(layer, selection_bounds) if selection_bounds is not None else None
     fg, fg_dropped = _points_on_layer(layer, foreground, 1)
     bg, bg_dropped = _points_on_layer(layer, background, 0)
-    if box is None and not fg:
+    if box is None and not fg and not with_text:
         if fg_dropped:
             raise PromptError("The active path's anchors all lie outside the active layer.")
-        raise PromptError("Nothing to go on: select around the subject (any selection tool), or draw a path "
-                          f"with anchors on it; anchors of a path named \"{BACKGROUND_PATH_NAME}\" mark "
-                          "background.")
+        raise PromptError("Nothing to go on: select around the subject (any selection tool), draw a path "
+                          f"with anchors on it (anchors of a path named \"{BACKGROUND_PATH_NAME}\" mark "
+                          "background), or type what to select (\"Select\": e.g. the dog).")
     if refine_selection and box is None:
         raise PromptError("\"Refine the selection\" needs a selection to refine.")
     return CanvasPrompt(box=box, points=fg + bg, use_mask=refine_selection,

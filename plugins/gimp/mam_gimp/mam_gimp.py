@@ -31,6 +31,18 @@ from gimp_messages import (  # noqa: E402
     replace_mask_question,
 )
 from gimp_prompt import CanvasPrompt, LayerRect, PromptError, bezier_anchors, build_prompt, is_background_path  # noqa: E402
+from gimp_text import (  # noqa: E402
+    DETECTOR_COMMAND,
+    TextPromptError,
+    TextRequest,
+    cut_window,
+    group_name,
+    instance_names,
+    nothing_found,
+    text_not_offered,
+    text_offered,
+    text_request,
+)
 from mam_client import DaemonTimeout, DaemonUnavailable, MamClient, MamError  # noqa: E402
 
 PROC_MASK = "plug-in-mam-add-layer-mask"
@@ -78,13 +90,13 @@ def _path_anchors(paths: list) -> list[tuple[float, float]]:
     return anchors
 
 
-def _prompt_for(image: Gimp.Image, layer: Gimp.Layer, refine_selection: bool) -> CanvasPrompt:
+def _prompt_for(image: Gimp.Image, layer: Gimp.Layer, refine_selection: bool, with_text: bool) -> CanvasPrompt:
     _, non_empty, x1, y1, x2, y2 = Gimp.Selection.bounds(image)
     foreground = [p for p in image.get_selected_paths() if not is_background_path(p.get_name())]
     background = [p for p in image.get_paths() if is_background_path(p.get_name())]
     try:
         return build_prompt(_layer_rect(layer), (x1, y1, x2, y2) if non_empty else None,
-                            _path_anchors(foreground), _path_anchors(background), refine_selection)
+                            _path_anchors(foreground), _path_anchors(background), refine_selection, with_text)
     except PromptError as exc:
         raise UserFacingError(str(exc)) from exc
 
@@ -105,13 +117,16 @@ def _read_inputs(image: Gimp.Image, layer: Gimp.Layer, fmt: PrecisionPlan,
 
 
 def _request_matte(endpoint: str, guidance: str, layer: Gimp.Layer, fmt: PrecisionPlan, pixels: bytes,
-                   mask: bytes | None, prompt: CanvasPrompt, foreground: bool, refine_edges: bool):
+                   mask: bytes | None, prompt: CanvasPrompt, foreground: bool, refine_edges: bool,
+                   text: TextRequest):
     width, height = layer.get_width(), layer.get_height()
     Gimp.progress_init("Matting Anything: connecting")
     try:
         with MamClient(endpoint, matte_timeout=TIMEOUT_S, client_name="gimp") as client:
             hello = _connect_or_start(client, endpoint)
             refine = refine_edges_option(hello, refine_edges, endpoint)   # only sent when the daemon offers it
+            if text.text is not None and not text_offered(hello):
+                raise UserFacingError(text_not_offered(endpoint))
             label = progress_label(hello)
             Gimp.progress_set_text(f"{label}: sending the layer")
 
@@ -122,7 +137,7 @@ def _request_matte(endpoint: str, guidance: str, layer: Gimp.Layer, fmt: Precisi
             return client.matte(width, height, fmt.wire, pixels, width * fmt.bytes_per_pixel,
                                 box=prompt.box, points=prompt.points or None, mask=mask, guidance=guidance,
                                 depth=fmt.alpha_depth, crop=False, foreground=foreground, refine=refine,
-                                on_progress=show_progress)
+                                on_progress=show_progress, **text.client_kwargs())
     except RefineEdgesUnavailable as exc:
         raise UserFacingError(str(exc)) from exc
     except (DaemonUnavailable, DaemonTimeout) as exc:
@@ -191,17 +206,42 @@ def _apply_as_selection(image: Gimp.Image, layer: Gimp.Layer, result) -> None:
 def _add_subject_layer(image: Gimp.Image, layer: Gimp.Layer, result) -> Gimp.Layer:
     """A new RGBA layer right above `layer`, at its offsets and size, holding the decontaminated
     colours with the matte as alpha; GEGL converts them to the image's precision."""
+    return _new_rgba_layer(image, layer, SUBJECT_LAYER_NAME, layer.get_parent(), image.get_item_position(layer),
+                           result.foreground, result.alpha, (result.x, result.y, result.width, result.height),
+                           result.depth)
+
+
+def _new_rgba_layer(image: Gimp.Image, layer: Gimp.Layer, name: str, parent, position: int, rgb: bytes,
+                    alpha: bytes, window: tuple[int, int, int, int], depth: int) -> Gimp.Layer:
+    """A new RGBA layer the size of `layer` at its offsets, inserted under `parent` at `position`, holding
+    `rgb` with `alpha` over `window` (layer coordinates) and transparent elsewhere."""
     rect = _layer_rect(layer)
-    subject = Gimp.Layer.new(image, SUBJECT_LAYER_NAME, rect.width, rect.height, Gimp.ImageType.RGBA_IMAGE,
-                             100.0, Gimp.LayerMode.NORMAL)
-    image.insert_layer(subject, layer.get_parent(), image.get_item_position(layer))
-    subject.set_offsets(rect.x, rect.y)
-    babl, pixels = rgba_from_matte(result.foreground, result.alpha, result.width, result.height, result.depth)
-    buffer = subject.get_buffer()
-    buffer.set(Gegl.Rectangle.new(result.x, result.y, result.width, result.height), babl, pixels)
+    new = Gimp.Layer.new(image, name, rect.width, rect.height, Gimp.ImageType.RGBA_IMAGE, 100.0,
+                         Gimp.LayerMode.NORMAL)
+    image.insert_layer(new, parent, position)
+    new.set_offsets(rect.x, rect.y)
+    x, y, width, height = window
+    babl, pixels = rgba_from_matte(rgb, alpha, width, height, depth)
+    buffer = new.get_buffer()
+    buffer.set(Gegl.Rectangle.new(x, y, width, height), babl, pixels)
     buffer.flush()
-    subject.update(result.x, result.y, result.width, result.height)
-    return subject
+    new.update(x, y, width, height)
+    return new
+
+
+def _add_instance_group(image: Gimp.Image, layer: Gimp.Layer, result, text: str) -> Gimp.Layer:
+    """A new layer group right above `layer` holding one layer per instance, best first (on top), each the
+    union's decontaminated colours under that instance's own alpha (the daemon estimates the colours once, on
+    the union), named by its label and number ("dog 1")."""
+    group = Gimp.GroupLayer.new(image, group_name(text))
+    image.insert_layer(group, layer.get_parent(), image.get_item_position(layer))
+    names = instance_names([inst.label for inst in result.instances], text)
+    for position, (inst, name) in enumerate(zip(result.instances, names)):
+        rgb = cut_window(result.foreground, result.width, result.height, 3,
+                         inst.x - result.x, inst.y - result.y, inst.width, inst.height)
+        _new_rgba_layer(image, layer, name, group, position, rgb, inst.alpha,
+                        (inst.x, inst.y, inst.width, inst.height), result.depth)
+    return group
 
 
 def _confirm_replace(layer: Gimp.Layer) -> bool:
@@ -222,42 +262,77 @@ def _ask_options(procedure: Gimp.Procedure, config: Gimp.ProcedureConfig, title:
     GimpUi.init("mam_gimp")
     dialog = GimpUi.ProcedureDialog.new(procedure, config, title)
     dialog.fill(None)
-    _offer_refine_edges(dialog, config)
+    hello = _hello_or_none(config.get_property("endpoint"))
+    if hello is not None:   # a daemon that does not answer now leaves the options as they are: the run checks
+        _offer_refine_edges(dialog, config, hello)
+        _offer_text(dialog, config, hello)
     accepted = dialog.run()
     dialog.destroy()
     return accepted
 
 
-def _offer_refine_edges(dialog, config: Gimp.ProcedureConfig) -> None:
-    """Greys out "Refine edges (classic)" (and unticks it, saying why) when the daemon at the endpoint answers
-    and does not offer it. A daemon that does not answer now leaves the option as it is: the run then checks."""
+def _hello_or_none(endpoint: str) -> dict | None:
     try:
-        with MamClient(config.get_property("endpoint"), timeout=2.0, connect_timeout=1.0, client_name="gimp") as c:
-            hello = c.connect()
+        with MamClient(endpoint, timeout=2.0, connect_timeout=1.0, client_name="gimp") as c:
+            return c.connect()
     except Exception:  # noqa: BLE001 (down, wrong endpoint, ...: the run itself reports it)
-        return
-    if refine_edges_offered(hello):
-        return
+        return None
+
+
+def _disable_option(dialog, config: Gimp.ProcedureConfig, name: str, value, label: str, why: str) -> None:
+    """Greys out one option of the procedure dialog, resets it to `value`, and says why (label and tooltip)."""
     try:
-        widget = dialog.get_widget("refine-edges", GObject.TYPE_NONE)
-        config.set_property("refine-edges", False)
+        widget = dialog.get_widget(name, GObject.TYPE_NONE)
+        config.set_property(name, value)
         widget.set_sensitive(False)
-        widget.set_tooltip_text(refine_edges_not_offered(config.get_property("endpoint")))
+        widget.set_tooltip_text(why)
         if hasattr(widget, "set_label"):
-            widget.set_label("Refine edges (classic): not offered by this daemon")
+            widget.set_label(label)
+        elif hasattr(widget, "get_label") and hasattr(widget.get_label(), "set_text"):
+            widget.get_label().set_text(label)      # GimpLabeled widgets (the text entry)
     except Exception:  # noqa: BLE001 (a GIMP without this widget API: the run still refuses clearly)
         pass
 
 
-def _ask_daemon(image: Gimp.Image, layer: Gimp.Layer, config: Gimp.ProcedureConfig, foreground: bool):
-    """Reads the layer and prompt and returns the daemon's answer (with the colours if `foreground`)."""
-    prompt = _prompt_for(image, layer, config.get_property("refine-selection"))
+def _offer_refine_edges(dialog, config: Gimp.ProcedureConfig, hello: dict) -> None:
+    """Greys out "Refine edges (classic)" (and unticks it, saying why) when the daemon does not offer it."""
+    if not refine_edges_offered(hello):
+        _disable_option(dialog, config, "refine-edges", False, "Refine edges (classic): not offered by this daemon",
+                        refine_edges_not_offered(config.get_property("endpoint")))
+
+
+def _offer_text(dialog, config: Gimp.ProcedureConfig, hello: dict) -> None:
+    """Greys out the text field (emptied) and "All instances" when the daemon has no detector weights; the label
+    names the command that installs them and the tooltip says the rest."""
+    if text_offered(hello):
+        return
+    why = text_not_offered(config.get_property("endpoint"))
+    _disable_option(dialog, config, "text", "", f"Select (text): needs detector weights ({DETECTOR_COMMAND})", why)
+    _disable_option(dialog, config, "all-instances", False, "All instances (text prompts only)", why)
+
+
+def _text_of(config: Gimp.ProcedureConfig) -> TextRequest:
+    try:
+        return text_request(config.get_property("text"), config.get_property("all-instances"),
+                            config.get_property("refine-selection"))
+    except TextPromptError as exc:
+        raise UserFacingError(str(exc)) from exc
+
+
+def _ask_daemon(image: Gimp.Image, layer: Gimp.Layer, config: Gimp.ProcedureConfig, foreground: bool,
+                text: TextRequest):
+    """Reads the layer and prompt and returns the daemon's answer (with the colours if `foreground`). A text
+    prompt that found nothing stops here (UserFacingError), before anything in the image changes."""
+    prompt = _prompt_for(image, layer, config.get_property("refine-selection"), text.text is not None)
     if prompt.dropped_points:
         Gimp.message(f"Matting Anything: {prompt.dropped_points} path anchor(s) outside the layer were left out.")
     fmt = precision_plan_for(image.get_precision().value_name)
     pixels, mask = _read_inputs(image, layer, fmt, prompt)
-    return _request_matte(config.get_property("endpoint"), config.get_property("guidance"),
-                          layer, fmt, pixels, mask, prompt, foreground, config.get_property("refine-edges"))
+    result = _request_matte(config.get_property("endpoint"), config.get_property("guidance"),
+                            layer, fmt, pixels, mask, prompt, foreground, config.get_property("refine-edges"), text)
+    if text.text is not None and not result.instances:
+        raise UserFacingError(nothing_found(text.text, result.notes))
+    return result
 
 
 def extract_subject(image: Gimp.Image, drawables: list, config: Gimp.ProcedureConfig) -> None:
@@ -265,10 +340,14 @@ def extract_subject(image: Gimp.Image, drawables: list, config: Gimp.ProcedureCo
     layer = _layer_of(image, drawables)
     if image.get_base_type() != Gimp.ImageBaseType.RGB:
         raise UserFacingError(needs_rgb_image())
-    result = _ask_daemon(image, layer, config, foreground=True)
+    text = _text_of(config)
+    result = _ask_daemon(image, layer, config, foreground=True, text=text)
     image.undo_group_start()
     try:
-        _add_subject_layer(image, layer, result)
+        if text.text is not None and text.all_instances:
+            _add_instance_group(image, layer, result, text.text)
+        else:
+            _add_subject_layer(image, layer, result)
     finally:
         image.undo_group_end()
     Gimp.displays_flush()
@@ -283,8 +362,8 @@ def matte_subject(image: Gimp.Image, drawables: list, config: Gimp.ProcedureConf
             raise UserFacingError(mask_exists_in_batch(layer.get_name()))
         if not _confirm_replace(layer):
             raise Cancelled()
-    result = _ask_daemon(image, layer, config, foreground=False)
-    image.undo_group_start()
+    result = _ask_daemon(image, layer, config, foreground=False, text=_text_of(config))
+    image.undo_group_start()   # with all instances, `result.alpha` is their union: one mask, one selection
     try:
         if output == "mask":
             _apply_as_mask(layer, result)
@@ -334,6 +413,13 @@ def _add_arguments(procedure: Gimp.Procedure, default_output: str | None) -> Non
     procedure.add_boolean_argument("refine-edges", "Refine _edges (classic)",
                                    "Re-solve the band around the matte's edge at full resolution with closed-form "
                                    "matting (needs a daemon that offers \"refine:classic\")", False, rw)
+    procedure.add_string_argument("text", "_Select", "Find the subject by name (\"the dog\", \"a cat. a dog.\"); a "
+                                  "selection or path points with it narrow where and which. Empty: no text prompt. "
+                                  f"Needs the daemon's detector weights ({DETECTOR_COMMAND})", "", rw)
+    procedure.add_boolean_argument("all-instances", "_All instances",
+                                   "With a text prompt, every match instead of the best one: the layer mask and the "
+                                   "selection get their union, Extract Subject one layer per match in a new layer "
+                                   "group", False, rw)
 
 
 class MattingAnything(Gimp.PlugIn):
