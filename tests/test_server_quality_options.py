@@ -51,7 +51,7 @@ def test_classic_daemon_starts_without_weights_and_says_so(classic):
     assert model["backend"] == "classic" and model["mode"].startswith("classic (GrabCut")
     assert model["weights"].startswith("none") and model["random_weights"] is False
     assert "sam_checkpoint" not in model and "m2m_checkpoint" not in model
-    assert h["features"] == ["refine:classic", "foreground"]
+    assert h["features"] == ["refine:classic", "foreground", "prepare", "preview"]
 
 
 def test_classic_results_equal_the_in_process_engine_in_both_frames_with_and_without_crop():
