@@ -145,7 +145,7 @@ def _chroot_gimp(root: Path, mode: str, home_in_root: Path) -> subprocess.Comple
     batch = ["--batch-interpreter=python-fu-eval", "-b", f"exec(open('{home_in_root / 'script.py'}').read())",
              "--quit"]
     with mounted_proc(root), contextlib.ExitStack() as stack:
-        if mode == "gui":
+        if mode in ("gui", "clicks"):
             display = stack.enter_context(virtual_display(root))
             command = ["chroot", str(root), *env, f"DISPLAY={display}", f"gimp-{series}", "--no-splash", *batch]
         else:
@@ -460,3 +460,71 @@ def test_text_prompt_refuses_refine_the_selection(text_session):
     run = text_session[0]["refine_selection_run"]
     assert run["status"] == "execution-error" and run["unchanged"]
     assert '"Refine the selection" cannot be combined with a text prompt' in run["message"]
+
+
+# --- Click to Select (issue 11): the dialog in GIMP's GUI, real X input ----------------------------------------------
+VIEW_SCALE = min(960 / 800, 720 / 497)    # GT01 (800 x 497) fitted into the dialog's 960 x 720 view, top-left
+
+
+def _widget(x: float, y: float) -> list[int]:
+    """The dialog position over the centre of layer pixel (x, y)."""
+    return [round((x + 0.5) * VIEW_SCALE), round((y + 0.5) * VIEW_SCALE)]
+
+
+@pytest.fixture(scope="module")
+def click_plan(photo) -> dict:
+    """What the test does in the dialog, and the prompt that must reach the daemon for it."""
+    fg = [int(v) for v in photo["foreground"]]
+    bg = [int(v) for v in photo["background"]]
+    extra = [fg[0] + 60, fg[1] - 40]
+    box = [100, 50, 700, 450]                     # the drag below: exact multiples of the view scale 1.2
+    actions = [["drag", 120, 60, 840, 540], ["click", *_widget(*fg)], ["shift-click", *_widget(*bg)],
+               ["click", *_widget(*extra)], ["key", "BackSpace"], ["key", "Return"]]
+    assert VIEW_SCALE == 1.2
+    return {"actions": actions, "box": box, "points": [fg + [1], bg + [0]], "extra": extra}
+
+
+@pytest.fixture(scope="module")
+def click_session(editors_root, daemon, photo, click_plan, tmp_path_factory):
+    out = tmp_path_factory.mktemp("gimp-clicks")
+    return _run_gimp(editors_root, "clicks", daemon.endpoint, photo, out,
+                     extra={"click_actions": click_plan["actions"]}), out
+
+
+def test_click_dialog_commits_the_daemons_answer_for_the_clicks(click_session, daemon, photo, click_plan):
+    """Drag, click, Shift+click, click, Backspace, Enter: the layer mask is byte for byte the daemon's alpha for the
+    box and the two points left (foreground, background), in layer pixels."""
+    report, out = click_session
+    height, width = photo["rgba"].shape[:2]
+    pixels = photo["rgba"].tobytes()
+    spec = {"width": width, "height": height, "format": "RGBA8", "stride": width * 4, "digest": digest(pixels)}
+    extra = [click_plan["extra"] + [1]]
+    answers = {}
+    with WireClient(daemon.endpoint) as client:
+        for rid, points in (("clicks", click_plan["points"]), ("with-extra", click_plan["points"] + extra)):
+            client.matte(rid, pixels=pixels, spec=spec, prompt={"box": click_plan["box"], "points": points},
+                         options={"guidance": "alpha", "depth": 8, "crop": False})
+            answers[rid] = alpha_array(client.wait_for(rid))
+    expected, with_removed = answers["clicks"], answers["with-extra"]
+    assert expected.min() < expected.max()
+    assert not np.array_equal(expected, with_removed), "the click Backspace removes changes nothing: an idle check"
+    assert report["click_run"] == {"status": "success", "message": ""}
+    assert np.array_equal(_dump(out, "click_mask.raw", (height, width)), expected)
+    assert report["click_selection_kept"]
+
+
+def test_click_dialog_result_is_one_undo_step(click_session):
+    report, _ = click_session
+    assert report["click_undone"], "Ctrl+Z left the mask the dialog added"
+    assert report["click_undo_restores_all"], "one Ctrl+Z did not give back exactly the image as before"
+
+
+def test_click_dialog_escape_leaves_the_image_untouched(click_session):
+    report, _ = click_session
+    assert report["esc_run"]["status"] == "cancel"
+    assert report["esc_unchanged"]
+
+
+def test_click_to_select_in_batch_says_what_to_call_instead(click_session):
+    run = click_session[0]["batch_click_run"]
+    assert run["status"] == "calling-error" and "plug-in-mam-add-layer-mask" in run["message"]

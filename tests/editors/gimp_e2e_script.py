@@ -76,6 +76,41 @@ def run_interactive(name, image, layer, answers, **options):
     return result
 
 
+def xdotool(*args):
+    subprocess.run(["xdotool", *[str(a) for a in args]], check=True, timeout=60)
+
+
+def drive_click_dialog(actions):
+    """Waits for the Click to Select dialog and plays `actions` on it with real X input events: ("click", x, y),
+    ("shift-click", x, y), ("drag", x0, y0, x1, y1) in the dialog's window coordinates, or ("key", name)."""
+    found = subprocess.run(["xdotool", "search", "--sync", "--onlyvisible", "--name", "Click to Select"],
+                           capture_output=True, text=True, check=True, timeout=60).stdout.split()
+    window = found[-1]
+    xdotool("windowfocus", "--sync", window)
+    time.sleep(1.0)
+    for kind, *args in actions:
+        if kind == "click":
+            xdotool("mousemove", "--window", window, args[0], args[1], "click", 1)
+        elif kind == "shift-click":
+            xdotool("mousemove", "--window", window, args[0], args[1], "keydown", "shift", "click", 1, "keyup", "shift")
+        elif kind == "drag":
+            x0, y0, x1, y1 = args
+            xdotool("mousemove", "--window", window, x0, y0, "mousedown", 1)
+            xdotool("mousemove", "--window", window, (x0 + x1) // 2, (y0 + y1) // 2)
+            xdotool("mousemove", "--window", window, x1, y1, "mouseup", 1)
+        else:
+            xdotool("key", args[0])
+        time.sleep(0.5)
+
+
+def run_click_dialog(image, layer, actions, **options):
+    helper = threading.Thread(target=drive_click_dialog, args=(actions,), daemon=True)
+    helper.start()
+    result = run_procedure("plug-in-mam-click-select", image, layer, run_mode=Gimp.RunMode.INTERACTIVE, **options)
+    helper.join(5)
+    return result
+
+
 def press_undo(image, undone):
     """Ctrl+Z in the image window (its title ends with the image size); waits until `undone()`
     holds or 30 s pass, and returns whether it held."""
@@ -100,6 +135,7 @@ layer = image.get_layers()[0]
 w, h = layer.get_width(), layer.get_height()
 x0, y0, x1, y1 = job["box"]
 common = {"endpoint": job["endpoint"], "guidance": "alpha", "replace_mask": False, "refine_selection": False}
+select_common = {key: value for key, value in common.items() if key != "replace_mask"}   # Select Subject: no mask
 report["size"] = [w, h]
 report["precision"] = image.get_precision().value_name
 save("layer_rgba.raw", read(layer, 0, 0, w, h, "R'G'B'A u8"))
@@ -142,8 +178,7 @@ if job["mode"] == "text":
     report["all_mask_run"] = run_procedure("plug-in-mam-add-layer-mask", image, layer, output="mask",
                                            replace_mask=True, all_instances=True, **text)
     save("text_all_mask.raw", mask_bytes(layer))
-    report["all_select_run"] = run_procedure("plug-in-mam-select-subject", image, layer, output="selection",
-                                             all_instances=True, **text)
+    report["all_select_run"] = run_procedure("plug-in-mam-select-subject", image, layer, all_instances=True, **text)
     save("text_all_selection.raw", selection_bytes(image))
     layer.remove_mask(Gimp.MaskApplyMode.DISCARD)
     # Extract Subject with all instances: one layer per instance in a new layer group above the layer
@@ -169,12 +204,28 @@ if job["mode"] == "text":
                 "nothing_extract_run": ("plug-in-mam-extract-subject", dict(text, all_instances=True)),
                 "no_weights_run": ("plug-in-mam-add-layer-mask", dict(text, output="mask",
                                                                       endpoint=job["textless_endpoint"])),
-                "refine_selection_run": ("plug-in-mam-select-subject", dict(text, output="selection",
-                                                                            refine_selection=True))}
+                "refine_selection_run": ("plug-in-mam-select-subject", dict(text, refine_selection=True))}
     for key, (procedure, options) in refusals.items():
         before = image_state(image)
         report[key] = run_procedure(procedure, image, layer, **options)
         report[key]["unchanged"] = image_state(image) == before
+elif job["mode"] == "clicks":
+    # Click to Select (issue 11) in GIMP's GUI, driven by real X events: a drag (box), a click, a Shift+click, a
+    # click taken back with Backspace, Enter. Then one Ctrl+Z; then a run closed with Esc.
+    Gimp.Display.new(image)
+    Gimp.displays_flush()
+    state_before = image_state(image)
+    actions = [tuple(a) for a in job["click_actions"]]
+    report["click_run"] = run_click_dialog(image, layer, actions, endpoint=job["endpoint"], output="mask")
+    save("click_mask.raw", mask_bytes(layer))
+    report["click_layers"] = layer_names(image)
+    report["click_selection_kept"] = selection_bytes(image) == selection_before
+    report["click_undone"] = press_undo(image, lambda: layer.get_mask() is None)
+    report["click_undo_restores_all"] = image_state(image) == state_before
+    report["esc_run"] = run_click_dialog(image, layer, [("click", *job["click_actions"][1][1:]), ("key", "Escape")],
+                                         endpoint=job["endpoint"], output="mask")
+    report["esc_unchanged"] = image_state(image) == state_before
+    report["batch_click_run"] = run_procedure("plug-in-mam-click-select", image, layer, endpoint=job["endpoint"])
 elif job["mode"] == "batch":
     report["mask_run"] = run_procedure("plug-in-mam-add-layer-mask", image, layer, output="mask", **common)
     save("mask.raw", read(layer.get_mask(), 0, 0, w, h, "Y u8"))
@@ -185,11 +236,11 @@ elif job["mode"] == "batch":
     report["refine_run"] = run_procedure("plug-in-mam-add-layer-mask", image, layer, output="mask",
                                          **dict(common, replace_mask=True, refine_selection=True))
     save("mask_refined.raw", read(layer.get_mask(), 0, 0, w, h, "Y u8"))
-    report["select_run"] = run_procedure("plug-in-mam-select-subject", image, layer, output="selection", **common)
+    report["select_run"] = run_procedure("plug-in-mam-select-subject", image, layer, **select_common)
     save("selection.raw", selection_bytes(image))
     report["channels_after_select"] = len(image.get_channels())
-    report["down_run"] = run_procedure("plug-in-mam-select-subject", image, layer, output="selection",
-                                       **dict(common, endpoint=job["dead_endpoint"]))
+    report["down_run"] = run_procedure("plug-in-mam-select-subject", image, layer,
+                                       **dict(select_common, endpoint=job["dead_endpoint"]))
     # High bit depth and a layer that is not at the canvas origin: a float copy of the image on a
     # larger canvas, so the layer sits at PAD; the prompt moves with it.
     deep = image.duplicate()
@@ -206,7 +257,7 @@ elif job["mode"] == "batch":
                                                **dict(common, replace_mask=True))
     save("deep_mask_u16.raw", read(deep_layer.get_mask(), 0, 0, w, h, "Y u16"))
     report["deep"]["select_run"] = run_procedure("plug-in-mam-select-subject", deep, deep_layer,
-                                                 output="selection", **common)
+                                                 **select_common)
     save("deep_selection_u16.raw", read(deep.get_selection(), 0, 0, deep.get_width(), deep.get_height(), "Y u16"))
     # Extract Subject (last: the image gains a layer), prompted by the rectangle again.
     Gimp.Image.select_rectangle(image, Gimp.ChannelOps.REPLACE, x0, y0, x1 - x0, y1 - y0)
@@ -260,7 +311,7 @@ else:
     save("interactive_mask.raw", mask_bytes(layer))
     report["own_mask_restored"] = press_undo(image, lambda: mask_bytes(layer) == own_mask)
     # 3. Select Subject: one Ctrl+Z gives the rectangle back and leaves no scratch channel.
-    report["select_run"] = run_procedure("plug-in-mam-select-subject", image, layer, output="selection", **common)
+    report["select_run"] = run_procedure("plug-in-mam-select-subject", image, layer, **select_common)
     report["selection_changed"] = selection_bytes(image) != selection_before
     report["selection_restored"] = press_undo(image, lambda: selection_bytes(image) == selection_before)
     report["channels_after_undo"] = len(image.get_channels())

@@ -26,6 +26,14 @@ def needs_rgb_image() -> str:
     return "Extract Subject needs an RGB image: convert it with Image ▸ Mode ▸ RGB first."
 
 
+def click_needs_a_person() -> str:
+    """Click to Select run from a script."""
+    return ("Click to Select is interactive (it shows a dialog to click in). In scripts, call "
+            "plug-in-mam-add-layer-mask, plug-in-mam-select-subject or plug-in-mam-extract-subject: the selection's "
+            "box and the anchors of the active path (foreground) and of paths named \"MAM background\" are the "
+            "prompt.")
+
+
 def progress_label(hello: dict) -> str:
     """The progress bar's prefix; it names the classic (no-weights) mode whenever the daemon runs it,
     so nobody mistakes its mattes for the MAM model's."""

@@ -104,3 +104,29 @@ def build_prompt(layer: LayerRect,
         raise PromptError("\"Refine the selection\" needs a selection to refine.")
     return CanvasPrompt(box=box, points=fg + bg, use_mask=refine_selection,
                         dropped_points=fg_dropped + bg_dropped)
+
+
+def describe_prompt(layer: LayerRect,
+                    selection_bounds: Optional[tuple[int, int, int, int]],
+                    foreground: Iterable[Point] = (),
+                    background: Iterable[Point] = ()) -> str:
+    """One line for the procedure dialog: which prompt a run would send now (from the same rules as build_prompt),
+    or why there is none and what to draw."""
+    try:
+        prompt = build_prompt(layer, selection_bounds, foreground, background)
+    except PromptError as exc:
+        return f"Prompt: none yet. {exc}"
+    parts = []
+    if prompt.box is not None:
+        x0, y0, x1, y1 = prompt.box
+        parts.append(f"the selection's box ({x1 - x0} x {y1 - y0} px)")
+    fg = sum(1 for *_xy, label in prompt.points if label == 1)
+    bg = len(prompt.points) - fg
+    if fg:
+        parts.append(f"{fg} foreground point{'s' if fg > 1 else ''} (the active path's anchors)")
+    if bg:
+        parts.append(f"{bg} background point{'s' if bg > 1 else ''} (paths named \"{BACKGROUND_PATH_NAME}\")")
+    text = "Prompt: " + " + ".join(parts) + "."
+    if prompt.dropped_points:
+        text += f" {prompt.dropped_points} anchor(s) off the layer are left out."
+    return text + " Text in \"Select\" is sent with it and narrows it."

@@ -16,12 +16,14 @@ gi.require_version("Babl", "0.1")
 gi.require_version("Gimp", "3.0")
 gi.require_version("Gegl", "0.4")
 from gi.repository import Babl, Gegl, Gimp, GLib, GObject  # noqa: E402
+from gimp_clicks import view_size_for  # noqa: E402
 from gimp_cutout import rgba_from_matte  # noqa: E402
 from gimp_daemon import daemon_log, describe, installed_command, is_local, start, wait_until_answering  # noqa: E402
 from gimp_formats import PrecisionPlan, gray_format_like, precision_plan_for  # noqa: E402
 from gimp_messages import (  # noqa: E402
     GUIDANCE_CHOICES,
     RefineEdgesUnavailable,
+    click_needs_a_person,
     mask_exists_in_batch,
     needs_rgb_image,
     progress_label,
@@ -30,7 +32,15 @@ from gimp_messages import (  # noqa: E402
     refine_edges_option,
     replace_mask_question,
 )
-from gimp_prompt import CanvasPrompt, LayerRect, PromptError, bezier_anchors, build_prompt, is_background_path  # noqa: E402
+from gimp_prompt import (  # noqa: E402
+    CanvasPrompt,
+    LayerRect,
+    PromptError,
+    bezier_anchors,
+    build_prompt,
+    describe_prompt,
+    is_background_path,
+)
 from gimp_text import (  # noqa: E402
     DETECTOR_COMMAND,
     TextPromptError,
@@ -48,6 +58,7 @@ from mam_client import DaemonTimeout, DaemonUnavailable, MamClient, MamError  # 
 PROC_MASK = "plug-in-mam-add-layer-mask"
 PROC_SELECT = "plug-in-mam-select-subject"
 PROC_EXTRACT = "plug-in-mam-extract-subject"
+PROC_CLICK = "plug-in-mam-click-select"
 SUBJECT_LAYER_NAME = "Subject (Matting Anything)"
 MENU_PATH = "<Image>/Filters/Matting Anything"
 DEFAULT_ENDPOINT = "tcp://127.0.0.1:5757"
@@ -90,13 +101,19 @@ def _path_anchors(paths: list) -> list[tuple[float, float]]:
     return anchors
 
 
-def _prompt_for(image: Gimp.Image, layer: Gimp.Layer, refine_selection: bool, with_text: bool) -> CanvasPrompt:
+def _canvas_inputs(image: Gimp.Image) -> tuple:
+    """The selection's bounds (None when nothing is selected), the active paths' anchors and the background
+    paths' anchors, in image coordinates."""
     _, non_empty, x1, y1, x2, y2 = Gimp.Selection.bounds(image)
     foreground = [p for p in image.get_selected_paths() if not is_background_path(p.get_name())]
     background = [p for p in image.get_paths() if is_background_path(p.get_name())]
+    return (x1, y1, x2, y2) if non_empty else None, _path_anchors(foreground), _path_anchors(background)
+
+
+def _prompt_for(image: Gimp.Image, layer: Gimp.Layer, refine_selection: bool, with_text: bool) -> CanvasPrompt:
+    bounds, foreground, background = _canvas_inputs(image)
     try:
-        return build_prompt(_layer_rect(layer), (x1, y1, x2, y2) if non_empty else None,
-                            _path_anchors(foreground), _path_anchors(background), refine_selection, with_text)
+        return build_prompt(_layer_rect(layer), bounds, foreground, background, refine_selection, with_text)
     except PromptError as exc:
         raise UserFacingError(str(exc)) from exc
 
@@ -148,9 +165,13 @@ def _request_matte(endpoint: str, guidance: str, layer: Gimp.Layer, fmt: Precisi
         Gimp.progress_end()
 
 
-def _connect_or_start(client: MamClient, endpoint: str) -> dict:
+def _connect_or_start(client: MamClient, endpoint: str, say=None, pulse=None) -> dict:
     """The daemon's hello; when none answers on this machine and mam-install recorded the daemon's command,
-    start it (it keeps running for later mattes) and wait for it. Otherwise DaemonUnavailable, as before."""
+    start it (it keeps running for later mattes) and wait for it. Otherwise DaemonUnavailable, as before.
+    `say(text)` / `pulse()` report the wait (default: GIMP's progress bar; the click dialog passes its own,
+    since it calls this from its worker thread)."""
+    say = say or Gimp.progress_set_text
+    pulse = pulse or Gimp.progress_pulse
     try:
         return client.connect()
     except DaemonUnavailable:
@@ -158,7 +179,7 @@ def _connect_or_start(client: MamClient, endpoint: str) -> dict:
         if argv is None or not is_local(endpoint):
             raise
     log = daemon_log()
-    Gimp.progress_set_text("Matting Anything: no daemon answers, starting it (loading the model can take a minute)")
+    say("Matting Anything: no daemon answers, starting it (loading the model can take a minute)")
     try:
         process = start(argv, log)
     except OSError as exc:
@@ -166,7 +187,7 @@ def _connect_or_start(client: MamClient, endpoint: str) -> dict:
                               f"Start it by hand:  {describe(argv)}") from exc
     hello: dict = {}
     problem = wait_until_answering(lambda: hello.update(client.connect()), process,
-                                   on_wait=lambda _s: Gimp.progress_pulse())
+                                   on_wait=lambda _s: pulse())
     if problem:
         where = f" Its log: {log}." if log else ""
         raise UserFacingError(f"Matting Anything: no daemon answered at {endpoint}; {problem}.{where} "
@@ -255,13 +276,14 @@ def _confirm_replace(layer: Gimp.Layer) -> bool:
     return answer == Gtk.ResponseType.YES
 
 
-def _ask_options(procedure: Gimp.Procedure, config: Gimp.ProcedureConfig, title: str) -> bool:
+def _ask_options(procedure: Gimp.Procedure, config: Gimp.ProcedureConfig, title: str, prompt_text: str) -> bool:
     gi.require_version("GimpUi", "3.0")
     from gi.repository import GimpUi
 
     GimpUi.init("mam_gimp")
     dialog = GimpUi.ProcedureDialog.new(procedure, config, title)
     dialog.fill(None)
+    _show_prompt(dialog, prompt_text)
     hello = _hello_or_none(config.get_property("endpoint"))
     if hello is not None:   # a daemon that does not answer now leaves the options as they are: the run checks
         _offer_refine_edges(dialog, config, hello)
@@ -269,6 +291,31 @@ def _ask_options(procedure: Gimp.Procedure, config: Gimp.ProcedureConfig, title:
     accepted = dialog.run()
     dialog.destroy()
     return accepted
+
+
+def _show_prompt(dialog, text: str) -> None:
+    """A line at the top of the procedure dialog saying which prompt the run will send."""
+    gi.require_version("Gtk", "3.0")
+    from gi.repository import Gtk
+
+    label = Gtk.Label(label=text, xalign=0.0)
+    label.set_line_wrap(True)
+    label.set_max_width_chars(60)
+    label.set_margin_bottom(6)
+    area = dialog.get_content_area()
+    area.pack_start(label, False, False, 0)
+    area.reorder_child(label, 0)
+    label.show()
+
+
+def _prompt_summary(image: Gimp.Image, drawables: list) -> str:
+    """What the dialog says about the prompt, from the image as it is when the dialog opens."""
+    try:
+        layer = _layer_of(image, drawables)
+    except UserFacingError as exc:
+        return str(exc)
+    bounds, foreground, background = _canvas_inputs(image)
+    return describe_prompt(_layer_rect(layer), bounds, foreground, background)
 
 
 def _hello_or_none(endpoint: str) -> dict | None:
@@ -353,10 +400,11 @@ def extract_subject(image: Gimp.Image, drawables: list, config: Gimp.ProcedureCo
     Gimp.displays_flush()
 
 
-def matte_subject(image: Gimp.Image, drawables: list, config: Gimp.ProcedureConfig, interactive: bool) -> None:
-    """Reads the layer and prompt, asks the daemon, and applies the answer as one undo step."""
+def matte_subject(image: Gimp.Image, drawables: list, config: Gimp.ProcedureConfig, interactive: bool,
+                  output: str) -> None:
+    """Reads the layer and prompt, asks the daemon, and applies the answer (`output`: "mask" or "selection") as
+    one undo step."""
     layer = _layer_of(image, drawables)
-    output = config.get_property("output")
     if output == "mask" and layer.get_mask() is not None and not config.get_property("replace-mask"):
         if not interactive:
             raise UserFacingError(mask_exists_in_batch(layer.get_name()))
@@ -376,13 +424,18 @@ def matte_subject(image: Gimp.Image, drawables: list, config: Gimp.ProcedureConf
 
 def _run(procedure, run_mode, image, drawables, config, _data):
     interactive = run_mode == Gimp.RunMode.INTERACTIVE
-    if interactive and not _ask_options(procedure, config, procedure.get_menu_label().replace("_", "")):
+    name = procedure.get_name()
+    if name == PROC_CLICK:
+        return _run_click(procedure, interactive, image, drawables, config)
+    if interactive and not _ask_options(procedure, config, procedure.get_menu_label().replace("_", ""),
+                                        _prompt_summary(image, drawables)):
         return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, GLib.Error())
     try:
-        if procedure.get_name() == PROC_EXTRACT:
+        if name == PROC_EXTRACT:
             extract_subject(image, drawables, config)
         else:
-            matte_subject(image, drawables, config, interactive)
+            matte_subject(image, drawables, config, interactive,
+                          "selection" if name == PROC_SELECT else config.get_property("output"))
     except Cancelled:
         return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, GLib.Error())
     except UserFacingError as exc:
@@ -390,8 +443,132 @@ def _run(procedure, run_mode, image, drawables, config, _data):
     return procedure.new_return_values(Gimp.PDBStatusType.SUCCESS, GLib.Error())
 
 
+class _ClickMatter:
+    """The click dialog's link to the daemon: one client, used only from the dialog's worker thread."""
+
+    def __init__(self, endpoint: str, guidance: str, layer: Gimp.Layer, fmt: PrecisionPlan, pixels: bytes):
+        self.endpoint, self.guidance, self.fmt, self.pixels = endpoint, guidance, fmt, pixels
+        self.width, self.height = layer.get_width(), layer.get_height()
+        self.client = MamClient(endpoint, matte_timeout=TIMEOUT_S, client_name="gimp-click")
+        self.hello: dict = {}
+        self.preview_side = max(view_size_for(self.width, self.height))
+
+    def _features(self) -> list:
+        if not self.hello:
+            self.hello = self.client.connect()
+        features = self.hello.get("features")
+        return features if isinstance(features, list) else []
+
+    def connect(self, say) -> str:
+        """Hello (starting the installed daemon when none answers), then `prepare` when the daemon offers it, so
+        the image encoder runs while the artist picks the first click."""
+        self.hello = _connect_or_start(self.client, self.endpoint, say=say, pulse=lambda: None)
+        label = progress_label(self.hello)
+        if "prepare" in self._features():
+            self.client.prepare(self.width, self.height, self.fmt.wire, self.pixels,
+                                self.width * self.fmt.bytes_per_pixel)
+            return f"{label}: ready (the image is being prepared). Click on the subject."
+        return f"{label}: ready. Click on the subject."
+
+    def _matte(self, request: dict, cancel, **options):
+        return self.client.matte(self.width, self.height, self.fmt.wire, self.pixels,
+                                 self.width * self.fmt.bytes_per_pixel, box=request["box"], points=request["points"],
+                                 guidance=self.guidance, crop=False, cancel_event=cancel, **options)
+
+    def preview(self, request: dict, cancel):
+        """The matte to show: 8-bit, shrunk to the view's size when the daemon offers previews."""
+        options = {"preview": self.preview_side} if "preview" in self._features() else {}
+        return self._matte(request, cancel, depth=8, **options)
+
+    def final(self, request: dict, colours: bool, cancel):
+        """The matte to apply: full size at the image's depth (the colours too for a new layer)."""
+        self._features()
+        return self._matte(request, cancel, depth=self.fmt.alpha_depth, foreground=colours)
+
+    def describe_error(self, exc: BaseException) -> str:
+        if isinstance(exc, (DaemonUnavailable, DaemonTimeout, UserFacingError)):
+            return str(exc) if str(exc).startswith("Matting Anything") else f"Matting Anything: {exc}"
+        if isinstance(exc, MamError):
+            return f"Matting Anything: the daemon refused the request: {exc}"
+        return f"Matting Anything: {type(exc).__name__}: {exc}"
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def click_select(image: Gimp.Image, drawables: list, config: Gimp.ProcedureConfig) -> None:
+    """The click dialog over the layer; on Enter its answer goes to the chosen output as one undo step."""
+    from gimp_click_dialog import run_click_dialog
+
+    layer = _layer_of(image, drawables)
+    is_rgb = image.get_base_type() == Gimp.ImageBaseType.RGB
+    fmt = precision_plan_for(image.get_precision().value_name)
+    width, height = layer.get_width(), layer.get_height()
+    rect = Gegl.Rectangle.new(0, 0, width, height)
+    pixels = bytes(layer.get_buffer().get(rect, 1.0, fmt.read_babl, Gegl.AbyssPolicy.CLAMP))
+    shown = pixels if fmt.read_babl == "R'G'B'A u8" else \
+        bytes(layer.get_buffer().get(rect, 1.0, "R'G'B'A u8", Gegl.AbyssPolicy.CLAMP))
+    matter = _ClickMatter(config.get_property("endpoint"), config.get_property("guidance"), layer, fmt, pixels)
+    gi.require_version("GimpUi", "3.0")
+    from gi.repository import GimpUi
+
+    GimpUi.init("mam_gimp")
+    outcome = run_click_dialog(shown, width, height, matter, config.get_property("output"),
+                               with_colours=lambda output: output == "layer")
+    if outcome is None:
+        raise Cancelled()
+    output, result = outcome
+    config.set_property("output", output)
+    if output == "layer" and not is_rgb:
+        raise UserFacingError(needs_rgb_image())
+    if output == "mask" and layer.get_mask() is not None and not _confirm_replace(layer):
+        raise Cancelled()
+    image.undo_group_start()
+    try:
+        if output == "mask":
+            _apply_as_mask(layer, result)
+        elif output == "selection":
+            _apply_as_selection(image, layer, result)
+        else:
+            _add_subject_layer(image, layer, result)
+    finally:
+        image.undo_group_end()
+    Gimp.displays_flush()
+
+
+def _run_click(procedure, interactive: bool, image, drawables, config):
+    if not interactive:
+        return procedure.new_return_values(Gimp.PDBStatusType.CALLING_ERROR, GLib.Error(click_needs_a_person()))
+    try:
+        click_select(image, drawables, config)
+    except Cancelled:
+        return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, GLib.Error())
+    except UserFacingError as exc:
+        Gimp.message(str(exc))
+        return procedure.new_return_values(Gimp.PDBStatusType.EXECUTION_ERROR, GLib.Error(str(exc)))
+    return procedure.new_return_values(Gimp.PDBStatusType.SUCCESS, GLib.Error())
+
+
+def _add_click_arguments(procedure: Gimp.Procedure) -> None:
+    rw = GObject.ParamFlags.READWRITE
+    procedure.add_string_argument("endpoint", "_Daemon endpoint", "ZeroMQ endpoint of the Matting Anything daemon",
+                                  DEFAULT_ENDPOINT, rw)
+    guidance = Gimp.Choice.new()
+    for value, index, label, help_text in GUIDANCE_CHOICES:
+        guidance.add(value, index, label, help_text)
+    procedure.add_choice_argument("guidance", "_Guide the matte by",
+                                  "What guides the fusion of the matte (both give a soft matte)", guidance, "alpha", rw)
+    output = Gimp.Choice.new()
+    output.add("mask", 0, "Layer mask", "Add the matte as the active layer's mask")
+    output.add("selection", 1, "Selection", "Replace the selection with the matte")
+    output.add("layer", 2, "New layer", "Put the subject on a new layer above the active one")
+    procedure.add_choice_argument("output", "Ou_tput", "Where the matte goes (also chosen in the dialog)", output,
+                                  "mask", rw)
+
+
 def _add_arguments(procedure: Gimp.Procedure, default_output: str | None) -> None:
-    """The procedures' arguments; without `default_output` (Extract Subject) there is no output choice."""
+    """The procedures' arguments; without `default_output` (Extract Subject, Select Subject) there is no output
+    choice."""
     rw = GObject.ParamFlags.READWRITE
     procedure.add_string_argument("endpoint", "_Daemon endpoint", "ZeroMQ endpoint of the Matting Anything daemon",
                                   DEFAULT_ENDPOINT, rw)
@@ -427,7 +604,7 @@ class MattingAnything(Gimp.PlugIn):
     the third runs extract_subject."""
 
     def do_query_procedures(self):
-        return [PROC_MASK, PROC_SELECT, PROC_EXTRACT]
+        return [PROC_MASK, PROC_SELECT, PROC_EXTRACT, PROC_CLICK]
 
     def do_set_i18n(self, _name):
         return False
@@ -454,13 +631,24 @@ class MattingAnything(Gimp.PlugIn):
                 "the old background removed from its soft edges, and the matte as its transparency.",
                 name)
             _add_arguments(procedure, None)
+        elif name == PROC_CLICK:
+            procedure.set_menu_label("_Click to Select...")
+            procedure.set_documentation(
+                "Click on the subject in a dialog: each click shows the matte, Enter applies it",
+                "Shows the active layer in a dialog. Click: foreground point; Shift+click or right click: background "
+                "point; drag: box. The matte is drawn over the layer after each change; Backspace removes the last "
+                "prompt, Enter applies it as a layer mask, the selection or a new layer (one undo step), Esc closes "
+                "without changes. Interactive only: in scripts, prompt the other procedures with a selection or "
+                "path points.",
+                name)
+            _add_click_arguments(procedure)
         else:
             procedure.set_menu_label("_Select Subject...")
             procedure.set_documentation(
                 "Replaces the selection with a soft selection of the subject",
                 "Same prompt as \"Add Layer Mask from Subject\"; the matte becomes the selection.",
                 name)
-            _add_arguments(procedure, "selection")
+            _add_arguments(procedure, None)
         procedure.add_menu_path(MENU_PATH)
         return procedure
 
