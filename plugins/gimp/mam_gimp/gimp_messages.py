@@ -37,8 +37,8 @@ def click_needs_a_person() -> str:
 def progress_label(hello: dict) -> str:
     """The progress bar's prefix; it names the classic (no-weights) mode whenever the daemon runs it,
     so nobody mistakes its mattes for the MAM model's."""
-    model = hello.get("model") if isinstance(hello.get("model"), dict) else {}
-    if model.get("backend") == "classic":
+    model = hello.get("model")
+    if isinstance(model, dict) and model.get("backend") == "classic":
         return "Matting Anything [CLASSIC MODE, no model weights]"
     return "Matting Anything"
 

@@ -544,7 +544,6 @@ def _run_click(procedure, interactive: bool, image, drawables, config):
     except Cancelled:
         return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, GLib.Error())
     except UserFacingError as exc:
-        Gimp.message(str(exc))
         return procedure.new_return_values(Gimp.PDBStatusType.EXECUTION_ERROR, GLib.Error(str(exc)))
     return procedure.new_return_values(Gimp.PDBStatusType.SUCCESS, GLib.Error())
 
