@@ -250,6 +250,11 @@ def test_client_text_and_instances(text_daemon, scores, pure):
         assert all(len(i.alpha) == i.width * i.height for i in r.instances)
         union = np.maximum(*[np.frombuffer(i.alpha, np.uint8) for i in r.instances])
         assert union.tobytes() == r.alpha
+        # the subject's colours come after the instance frames (the extracted-layer-per-instance case)
+        coloured = client.matte(120, 90, "RGBA8", pixels, text="the dog", box_threshold=threshold,
+                                instances="all", foreground=True)
+        assert [i.alpha for i in coloured.instances] == [i.alpha for i in r.instances]
+        assert coloured.foreground is not None and len(coloured.foreground) == 120 * 90 * 3
         best = client.matte(120, 90, "RGBA8", pixels, text="the dog", box_threshold=threshold, crop=True)
         assert len(best.instances) == 1 and best.instances[0].alpha == best.alpha
         with pytest.raises(MamError) as err:

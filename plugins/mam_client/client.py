@@ -647,8 +647,8 @@ def _matte_result(rid: str, header: Dict[str, Any], frames: List[bytes], sent_pi
     if len(frames[0]) != expected:
         raise MamError("bad_reply", f"alpha frame is {len(frames[0])} bytes; {width}x{height} at {depth} bit = "
                                     f"{expected} expected", rid)
-    if foreground and len(frames[1]) != width * height * FOREGROUND_BYTES_PER_PIXEL:
-        raise MamError("bad_reply", f"foreground frame is {len(frames[1])} bytes; {width}x{height} RGB8 = "
+    if foreground and len(frames[-1]) != width * height * FOREGROUND_BYTES_PER_PIXEL:  # after any instance frames
+        raise MamError("bad_reply", f"foreground frame is {len(frames[-1])} bytes; {width}x{height} RGB8 = "
                                     f"{width * height * FOREGROUND_BYTES_PER_PIXEL} expected", rid)
     by_name = dict(zip(names, frames))
     found = []
