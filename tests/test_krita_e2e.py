@@ -25,7 +25,7 @@ import pytest
 from PIL import Image
 
 from plugins.krita.build_zip import build
-from support.daemon_harness import WireClient, alpha_array, free_port, refined_and_plain_alphas
+from support.daemon_harness import WireClient, alpha_array, free_port, refined_and_plain_alphas, running_daemon
 from support.editor_chroot import (
     SUITES,
     editors_root_or_skip,
@@ -34,6 +34,7 @@ from support.editor_chroot import (
     package_version,
     virtual_display,
 )
+from support.tiny_detector import build_tiny_detector
 
 ROOT = Path(__file__).resolve().parents[1]
 DRIVER = ROOT / "tests" / "editors" / "krita_e2e_driver.py"
@@ -48,6 +49,8 @@ KRITA_TIMEOUT_S = 400
 MASK_NAME = "Matte (Matting Anything)"
 SUBJECT_NAME = "Subject (Matting Anything)"
 SMALL_FACTOR = 5   # the refine-edges case runs on a 160x99 copy of the photo
+PHRASE = "the dog"            # typed into the docker's text field (the random detector finds arbitrary boxes)
+EMPTY_BOX = [0, 0, 4, 4]      # a selection that narrows every detection away: "nothing found"
 
 pytestmark = [pytest.mark.editors, pytest.mark.timeout(1800)]
 
@@ -70,20 +73,20 @@ def photo() -> dict:
             "small": small, "small_box": [w // 4, h // 5, 3 * w // 4, 4 * h // 5]}
 
 
-def _krita_session(root: Path, endpoint: str, classic_endpoint: str, photo: dict) -> tuple[dict, Path]:
+def _krita_session(root: Path, endpoint: str, classic_endpoint: str, photo: dict, extra: dict) -> tuple[dict, Path]:
     """One Krita GUI session in the root with a fresh profile; returns the driver's results and dump
     folder (inside the root's /tmp; removed here if the session fails, else by the fixture)."""
     home_in_root = Path("/tmp") / f"mam-krita-e2e-{uuid.uuid4().hex[:8]}"
     home = root / home_in_root.relative_to("/")
     try:
-        return _run_krita(root, home, home_in_root, endpoint, classic_endpoint, photo)
+        return _run_krita(root, home, home_in_root, endpoint, classic_endpoint, photo, extra)
     except BaseException:
         shutil.rmtree(home, ignore_errors=True)
         raise
 
 
 def _run_krita(root: Path, home: Path, home_in_root: Path, endpoint: str, classic_endpoint: str,
-               photo: dict) -> tuple[dict, Path]:
+               photo: dict, extra: dict) -> tuple[dict, Path]:
     out = home / "out"
     out.mkdir(parents=True)
     resources = home / ".local" / "share" / "krita"
@@ -105,7 +108,7 @@ def _run_krita(root: Path, home: Path, home_in_root: Path, endpoint: str, classi
               "small_photo": str(home_in_root / f"{PHOTO}_small.png"), "small_box": photo["small_box"],
               "endpoint": endpoint, "classic_endpoint": classic_endpoint,
               "dead_endpoint": f"tcp://127.0.0.1:{free_port()}",
-              "out": str(home_in_root / "out"), "timeout_s": 240}
+              "out": str(home_in_root / "out"), "timeout_s": 240, **extra}
     (home / "config.json").write_text(json.dumps(config))
     with mounted_proc(root):
         # Krita's own "Import Python Plugin from File" code installs the zip: the zip is what users get
@@ -136,8 +139,27 @@ def _run_krita(root: Path, home: Path, home_in_root: Path, endpoint: str, classi
 
 
 @pytest.fixture(scope="module")
-def session(editors_root, daemon, classic_daemon, photo):
-    results, out = _krita_session(editors_root, daemon.endpoint, classic_daemon.endpoint, photo)
+def text_daemon(tmp_path_factory):
+    """A daemon that offers text prompts: the tiny random SAM (backend sam) and a tiny random Grounding DINO saved
+    as real files in its weights folder (MAM_WEIGHTS_DIR), as tests/test_text_prompts.py starts it."""
+    folder = tmp_path_factory.mktemp("weights")
+    build_tiny_detector(folder / "grounding-dino-tiny")
+    saved = os.environ.get("MAM_WEIGHTS_DIR")
+    os.environ["MAM_WEIGHTS_DIR"] = str(folder)
+    try:
+        with running_daemon("--backend", "sam") as d:
+            yield d
+    finally:
+        if saved is None:
+            del os.environ["MAM_WEIGHTS_DIR"]
+        else:
+            os.environ["MAM_WEIGHTS_DIR"] = saved
+
+
+@pytest.fixture(scope="module")
+def session(editors_root, daemon, classic_daemon, text_daemon, photo):
+    extra = {"text_endpoint": text_daemon.endpoint, "phrase": PHRASE, "empty_box": EMPTY_BOX}
+    results, out = _krita_session(editors_root, daemon.endpoint, classic_daemon.endpoint, photo, extra)
     yield results, out
     shutil.rmtree(out.parent, ignore_errors=True)
 
@@ -384,3 +406,120 @@ def test_closing_the_image_mid_request_discards_the_result(session):
     edge = session[0]["edge"]
     started, (outcome, text) = edge["closed"]
     assert started and outcome == "discarded", text
+
+
+# --- text prompts (issue 12) ----------------------------------------------------------------------------------------
+
+def _direct_text(endpoint: str, info: dict, pixels: bytes, box: list[int] | None, instances: str,
+                 foreground: bool = False):
+    """The text daemon's full-frame answer to the docker's text prompt for the canvas Krita read: (header, union
+    alpha, instance alphas) for instances "all", the one instance being the union for "best"."""
+    spec = {"width": info["width"], "height": info["height"], "format": info["fmt"], "stride": info["stride"],
+            "digest": hashlib.blake2b(pixels, digest_size=16).hexdigest()}
+    prompt: dict = {"text": PHRASE, **({"box": box} if box else {})}
+    with WireClient(endpoint) as client:
+        client.matte("text", pixels=pixels, spec=spec, prompt=prompt,
+                     options={"guidance": "alpha", "depth": 8, "crop": False, "instances": instances,
+                              **({"foreground": True} if foreground else {})})
+        reply = client.wait_for("text")
+    assert reply.type == "result", reply.header
+    shape = (info["height"], info["width"])
+    union = alpha_array(reply)
+    frames = reply.frames[1:1 + len(reply.header["instances"])] if instances == "all" else [reply.frames[0]]
+    return reply.header, union, [np.frombuffer(f, np.uint8).reshape(shape) for f in frames]
+
+
+def _difference(name: str, got: np.ndarray, expected: np.ndarray) -> str:
+    """Where two alphas differ, for a failure message."""
+    ys, xs = np.nonzero(got != expected)
+    return (f"{name}: {len(ys)} pixels differ, in x {xs.min()}..{xs.max()}, y {ys.min()}..{ys.max()}; got sum "
+            f"{int(got.sum())} nonzero {int((got > 0).sum())}, expected sum {int(expected.sum())} nonzero "
+            f"{int((expected > 0).sum())}")
+
+
+def _text_canvas(results: dict, out: Path) -> tuple[dict, bytes]:
+    info = results["text"]["canvas"]
+    return info, (out / info["file"]).read_bytes()
+
+
+def test_text_field_is_disabled_without_the_daemons_text_feature(session, daemon):
+    """The main test daemon has no detector weights: the field is off, its tooltip names the command."""
+    with WireClient(daemon.endpoint) as client:
+        assert "text" not in client.hello().header.get("features", [])
+    enabled, tooltip = session[0]["text"]["without_feature"]
+    assert not enabled and "mam-weights download grounding-dino-tiny" in tooltip, tooltip
+    assert session[0]["text"]["with_feature"][0] is True
+
+
+def test_enter_in_the_text_field_selects_the_best_instance(session, text_daemon):
+    results, out = session
+    text = results["text"]
+    outcome, line, messages = text["enter_best"]
+    assert outcome == "applied" and messages == [], (line, messages)
+    info, pixels = _text_canvas(results, out)
+    header, union, (best,) = _direct_text(text_daemon.endpoint, info, pixels, None, "best")
+    assert len(header["instances"]) == 1 and union.max() > union.min()
+    assert np.array_equal(_dump(out, text["enter_best_file"], union.shape), union)
+    assert text["all_saved_off"] == "false" and text["all_saved_on"] == "true"
+
+
+def test_all_instances_masks_equal_the_daemons_and_one_undo_removes_them(session, text_daemon, photo):
+    """Matte to Mask with "All instances" and the box selection narrowing: one group right above the layer, one
+    clone of the layer per instance named "<label> <n> (Matting Anything)", each with its instance's mask byte for
+    byte; one undo removes the whole group and changes nothing else."""
+    results, out = session
+    text = results["text"]
+    assert text["mask_all"][0] == "applied", text["mask_all"]
+    info, pixels = _text_canvas(results, out)
+    header, _union, alphas = _direct_text(text_daemon.endpoint, info, pixels, photo["box"], "all")
+    assert len(alphas) >= 2, "fewer than two instances: 'all instances' would prove little"
+    (group_name, clones), = text["mask_groups"]
+    assert group_name == "the dog (Matting Anything)"
+    assert text["top_after_mask"] == text["top_before"] + [[group_name, "grouplayer"]]
+    labels = [e["label"] or "Matte" for e in header["instances"]]
+    assert [c[0] for c in clones] == [f"{label} {i} (Matting Anything)" for i, label in enumerate(labels, 1)]
+    assert len(clones) == len(alphas)
+    for (name, kind, masks, files), expected in zip(clones, alphas):
+        assert kind == "clonelayer" and masks == [name]
+        got = _dump(out, files[0], expected.shape)
+        assert np.array_equal(got, expected), _difference(name, got, expected)
+    assert text["top_after_mask_undo"] == text["top_before"], "one undo did not remove the group of instances"
+    assert text["layer_children_after_mask_undo"] == [] and text["selection_kept_by_mask_undo"]
+
+
+def test_all_instances_extract_one_layer_each_in_one_undo_step(session, text_daemon, photo):
+    results, out = session
+    text = results["text"]
+    assert text["extract_all"][0] == "applied", text["extract_all"]
+    info, pixels = _text_canvas(results, out)
+    header, _union, alphas = _direct_text(text_daemon.endpoint, info, pixels, photo["box"], "all", foreground=True)
+    labels = [e["label"] or "Subject" for e in header["instances"]]
+    assert [(g, n, k) for g, n, k, _ in text["extract_layers"]] == [
+        ("the dog (Matting Anything)", f"{label} {i} (Matting Anything)", "paintlayer")
+        for i, label in enumerate(labels, 1)]
+    for (_, name, _, file), expected in zip(text["extract_layers"], alphas):
+        bgra = np.frombuffer((out / file).read_bytes(), np.uint8).reshape(*expected.shape, 4)
+        assert np.array_equal(bgra[..., 3], expected), name
+    assert text["top_after_extract_undo"] == text["top_before"], "one undo did not remove the group of layers"
+
+
+def test_all_instances_select_subject_selects_their_union(session, text_daemon, photo):
+    results, out = session
+    text = results["text"]
+    assert text["select_all"][0] == "applied", text["select_all"]
+    info, pixels = _text_canvas(results, out)
+    header, union, alphas = _direct_text(text_daemon.endpoint, info, pixels, photo["box"], "all")
+    assert np.array_equal(union, np.maximum.reduce(alphas))
+    assert np.array_equal(_dump(out, text["select_all_file"], union.shape), union)
+
+
+def test_nothing_found_is_a_line_in_the_docker_and_changes_nothing(session, text_daemon):
+    results, out = session
+    text = results["text"]
+    info, pixels = _text_canvas(results, out)
+    header, union, _ = _direct_text(text_daemon.endpoint, info, pixels, EMPTY_BOX, "all")
+    assert header["instances"] == [] and union.max() == 0, "the corner box still finds something"
+    outcome, line, messages = text["not_found"]
+    assert outcome == "not_found" and messages == [], "a dialog was shown"
+    assert line.startswith('Nothing matching "the dog" was found') and text["not_found_status"] == [line]
+    assert text["not_found_unchanged"] == [True, True, True]

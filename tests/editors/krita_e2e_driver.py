@@ -314,6 +314,124 @@ class Run:
         self.set_endpoint(self.cfg["classic_endpoint"], self.cfg["endpoint"])
         doc.setModified(False)
 
+    def press(self, what, widget_call):
+        """Do what an artist does in the docker (click a button, press Enter) and wait for the shared controller
+        to finish; returns [outcome, text, notify messages]."""
+        from mam_krita.controller import shared_controller
+        done, messages = [], []
+        ctl = shared_controller()
+        ctl.notify = lambda title, text: messages.append(text)
+        ctl.finished.connect(lambda outcome, text: done.append((outcome, text)))
+        widget_call()
+        yield from wait_for(lambda: done, self.cfg["timeout_s"], f"{what} to finish")
+        ctl.finished.disconnect()
+        return [*done[0], messages]
+
+    def docker_button(self, text):
+        from PyQt5.QtWidgets import QPushButton
+        return [b for b in self.docker().findChildren(QPushButton) if b.text() == text][0]
+
+    def text_prompts(self):
+        """The docker's "Select:" field: disabled (tooltip: how to install detector weights) for a daemon without
+        the text feature; against one with it: Enter, the three buttons, "All instances" both ways, a selection
+        narrowing, nothing found, and one undo per result."""
+        from PyQt5.QtCore import Qt
+        from PyQt5.QtTest import QTest
+        from PyQt5.QtWidgets import QCheckBox, QLineEdit
+        text = self.results["text"] = {}
+        docker = self.docker()
+        field = docker.findChild(QLineEdit, "mam_text")
+        instances = docker.findChild(QCheckBox, "mam_all_instances")
+        text["without_feature"] = [field.isEnabled(), field.toolTip()]
+        self.set_endpoint(self.cfg["endpoint"], self.cfg["text_endpoint"])
+        yield from wait_for(field.isEnabled, 60, "the text field to be enabled by the text daemon")
+        text["with_feature"] = [field.isEnabled(), field.toolTip()]
+        doc = yield from self.open_view(self.k.openDocument(self.cfg["photo"]))
+        layer = doc.activeNode()
+        from mam_krita.canvas import read_canvas
+        canvas = read_canvas(doc, layer, "layer")
+        text["canvas"] = {"file": self.dump("canvas_text.bin", canvas.pixels), "fmt": canvas.fmt,
+                          "width": canvas.width, "height": canvas.height, "stride": canvas.stride}
+        w, h = doc.width(), doc.height()
+        field.setText(self.cfg["phrase"])
+        instances.setChecked(False)
+        text["all_saved_off"] = self.k.readSetting("mam_krita", "all_instances", "")
+
+        def enter():
+            field.setFocus()
+            QTest.keyClick(field, Qt.Key_Return)
+
+        # best instance, no selection: Enter in the field selects it
+        self.mark("text: enter, best")
+        text["enter_best"] = yield from self.press("Enter in the text field", enter)
+        text["enter_best_file"] = self.dump("text_best_selection.bin", self.selection_bytes(doc))
+        # all instances, narrowed by the box: Matte to Mask -> a group of masked clones, one undo step
+        self.set_box_selection(doc, self.cfg["box"])
+        box_selection = self.selection_bytes(doc)
+        instances.setChecked(True)
+        text["all_saved_on"] = self.k.readSetting("mam_krita", "all_instances", "")
+        text["top_before"] = self.top_layers(doc)
+        self.mark("text: mask, all")
+        text["mask_all"] = yield from self.press("Matte to Mask (all)", self.docker_button("Matte to Mask").click)
+        text["top_after_mask"] = self.top_layers(doc)
+        groups = [n for n in doc.rootNode().childNodes() if n.type() == "grouplayer"]
+        text["mask_groups"] = []
+        for group in groups:
+            entry = [group.name(), []]
+            for c, clone in enumerate(group.childNodes()):
+                masks = [m for m in clone.childNodes() if m.type() == "transparencymask"]
+                files = [self.dump(f"text_mask_{len(text['mask_groups'])}_{c}_{i}.bin", m.pixelData(0, 0, w, h))
+                         for i, m in enumerate(masks)]
+                entry[1].append([clone.name(), clone.type(), [m.name() for m in masks], files])
+            text["mask_groups"].append(entry)
+        self.k.action("edit_undo").trigger()
+        doc.waitForDone()
+        text["top_after_mask_undo"] = self.top_layers(doc)
+        text["layer_children_after_mask_undo"] = [(n.name(), n.type()) for n in layer.childNodes()]
+        text["selection_kept_by_mask_undo"] = self.selection_bytes(doc) == box_selection
+        doc.setActiveNode(layer)
+        yield from wait_for(lambda: doc.activeNode() is not None and doc.activeNode().uniqueId() == layer.uniqueId(),
+                            30, "the photo layer to be active again")
+        # all instances: Extract Subject -> a group of layers, one undo step
+        self.mark("text: extract, all")
+        text["extract_all"] = yield from self.press("Extract Subject (all)",
+                                                    self.docker_button("Extract Subject").click)
+        text["top_after_extract"] = self.top_layers(doc)
+        text["extract_layers"] = []
+        for group in [n for n in doc.rootNode().childNodes() if n.type() == "grouplayer"]:
+            for i, node in enumerate(group.childNodes()):
+                text["extract_layers"].append([group.name(), node.name(), node.type(),
+                                               self.dump(f"text_layer_{i}.bin", node.pixelData(0, 0, w, h))])
+        self.k.action("edit_undo").trigger()
+        doc.waitForDone()
+        text["top_after_extract_undo"] = self.top_layers(doc)
+        doc.setActiveNode(layer)
+        yield from wait_for(lambda: doc.activeNode() is not None and doc.activeNode().uniqueId() == layer.uniqueId(),
+                            30, "the photo layer to be active again")
+        # all instances, Select Subject: the union
+        self.mark("text: select, all")
+        text["select_all"] = yield from self.press("Select Subject (all)", self.docker_button("Select Subject").click)
+        text["select_all_file"] = self.dump("text_union_selection.bin", self.selection_bytes(doc))
+        # nothing found (a tiny box in the corner narrows every detection away): a line, nothing changed
+        self.set_box_selection(doc, self.cfg["empty_box"])
+        empty_box_selection = self.selection_bytes(doc)
+        top = self.top_layers(doc)
+        self.mark("text: nothing found")
+        text["not_found"] = yield from self.press("Matte to Mask (nothing found)",
+                                                  self.docker_button("Matte to Mask").click)
+        text["not_found_status"] = self.docker_message()
+        text["not_found_unchanged"] = [self.top_layers(doc) == top, layer.childNodes() == [],
+                                       self.selection_bytes(doc) == empty_box_selection]
+        instances.setChecked(False)
+        field.setText("")
+        self.set_endpoint(self.cfg["text_endpoint"], self.cfg["endpoint"])
+        doc.setModified(False)
+
+    def docker_message(self):
+        from PyQt5.QtWidgets import QLabel
+        labels = [label.text() for label in self.docker().findChildren(QLabel)]
+        return [t for t in labels if t.startswith("Nothing matching")]
+
     def main(self):
         try:
             self.mark("plugin loaded")
@@ -326,6 +444,8 @@ class Run:
             yield from self.refine_edges_case()
             self.mark("classic mode")
             yield from self.classic_mode()
+            self.mark("text prompts")
+            yield from self.text_prompts()
         except Exception:
             self.results["error"] = traceback.format_exc()
         tmp = os.path.join(self.out, "results.json.tmp")

@@ -6,12 +6,19 @@ completely (pixels set while detached) before the one call that inserts them, No
 which Krita runs as a single undoable command: one Ctrl+Z removes the whole result.
 Krita 5.2's scripting API has no undoable way to replace the global selection
 (Document.setSelection pushes no undo command), so the selection target is applied directly.
+
+A text prompt with "All instances" gives one node per instance. Krita adds one node per undo step, so
+they are built inside a detached group layer (Node.setChildNodes on a node outside the image records
+nothing) and the group goes in with the one Node.addChildNode: one Ctrl+Z removes all of them. A layer's
+transparency masks multiply (two masks on one layer show only where both are opaque), so the instances'
+masks sit on clone layers of the active layer, one each, in that group; the layer itself is left as it is.
 """
 from __future__ import annotations
 
 from krita import Selection
 
 from .cutout import layer_pixels
+from .text_prompt import crop_window
 
 MASK_NAME = "Matte (Matting Anything)"
 SUBJECT_LAYER_NAME = "Subject (Matting Anything)"
@@ -55,3 +62,45 @@ def apply_subject_layer(doc, above, foreground: bytes, alpha: bytes, x: int, y: 
     doc.refreshProjection()
     doc.waitForDone()
     return layer
+
+
+def _add_group(doc, above, name: str, children: list):
+    """A group layer holding `children` (built while detached: no undo step) added right above `above` in one
+    step; returns it."""
+    group = doc.createGroupLayer(name)
+    group.setChildNodes(children)
+    parent = above.parentNode() if above is not None else doc.rootNode()
+    if not parent.addChildNode(group, above):
+        raise RuntimeError("Krita did not add the group of instances")
+    doc.refreshProjection()
+    doc.waitForDone()
+    return group
+
+
+def apply_instance_masks(doc, layer, instances, names: list, group: str):
+    """One clone layer of `layer` per instance, each with a transparency mask holding that instance's matte, in
+    one new group right above `layer` (one undo step); returns the group."""
+    clones = []
+    for instance, name in zip(instances, names):
+        clone = doc.createCloneLayer(name, layer)
+        mask = doc.createTransparencyMask(name)
+        mask.setSelection(_selection(instance.alpha, instance.x, instance.y, instance.width, instance.height))
+        clone.setChildNodes([mask])
+        clones.append(clone)
+    return _add_group(doc, layer, group, clones)
+
+
+def apply_instance_layers(doc, above, foreground: bytes, union: tuple, instances, names: list, group: str):
+    """One paint layer per instance (the subject's colours, estimated once on the union, with the instance's
+    matte as transparency) in one new group right above `above` (one undo step); returns the group.
+    `union` is the (x, y, width, height) window of `foreground`."""
+    layers = []
+    for instance, name in zip(instances, names):
+        window = (instance.x, instance.y, instance.width, instance.height)
+        layer = doc.createNode(name, "paintlayer")
+        if instance.width > 0 and instance.height > 0:
+            colours = crop_window(foreground, 3, union[2], union[3], union[0], union[1], *window)
+            layer.setPixelData(layer_pixels(colours, instance.alpha, instance.width, instance.height,
+                                            layer.colorModel(), layer.colorDepth()), *window)
+        layers.append(layer)
+    return _add_group(doc, above, group, layers)

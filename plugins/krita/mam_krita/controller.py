@@ -17,6 +17,7 @@ from .pixel_formats import UnsupportedColorSpace, wire_format_for
 from .prompts import PromptError
 from .qt import QMessageBox, QObject, pyqtSignal
 from .settings import Settings, SettingsError, load, start_hint
+from .text_prompt import clean_text, group_name, instance_names, not_found_text
 from .worker import CANCELLED, UNAVAILABLE, MatteWorker, shared_client
 
 SELECTION, MASK, SUBJECT_LAYER = "selection", "mask", "subject_layer"
@@ -40,7 +41,8 @@ class MatteController(QObject):
     busy = pyqtSignal(bool)
     progress = pyqtSignal(str, float)
     status = pyqtSignal(str)
-    finished = pyqtSignal(str, str)     # outcome ("applied", "cancelled", "failed", "discarded", "refused"), text
+    # outcome ("applied", "cancelled", "failed", "discarded", "refused", "not_found"), text
+    finished = pyqtSignal(str, str)
 
     def __init__(self, notify: Callable[[str, str], None] = _message_box, parent=None):
         super().__init__(parent)
@@ -52,8 +54,10 @@ class MatteController(QObject):
     def running(self) -> bool:
         return self._worker is not None
 
-    def start(self, target: str, doc=None, settings: Optional[Settings] = None) -> bool:
-        """Begin a matte of `doc` (default: the active document) into `target`; False if refused."""
+    def start(self, target: str, doc=None, settings: Optional[Settings] = None, text: Optional[str] = None) -> bool:
+        """Begin a matte of `doc` (default: the active document) into `target`; False if refused.
+        `text` (the docker's "Select" field) finds the subject by name; the settings' all_instances then mattes
+        every instance found."""
         if self.running:
             self.status.emit("A matte is already running; cancel it first.")
             return False
@@ -70,15 +74,16 @@ class MatteController(QObject):
                 return self._refuse("Select the layer that should get the transparency mask.")
             if target == SUBJECT_LAYER:   # the new layer takes the document's colour space: refuse early
                 wire_format_for(doc.colorModel(), doc.colorDepth())
-            prompt = collect_prompt(doc, settings.refine_selection)
+            prompt = collect_prompt(doc, settings.refine_selection, clean_text(text))
             canvas = read_canvas(doc, layer, source)
         except (PromptError, UnsupportedColorSpace, SettingsError, ValueError) as exc:
             return self._refuse(str(exc))
+        all_instances = prompt.text is not None and settings.all_instances
         self._job = {"doc": doc, "layer_id": layer.uniqueId() if layer is not None else None,
-                     "target": target, "settings": settings}
+                     "target": target, "settings": settings, "text": prompt.text, "all": all_instances}
         worker = MatteWorker(shared_client(settings.endpoint), settings.timeout_s, canvas, prompt,
                              settings.guidance, foreground=target == SUBJECT_LAYER,
-                             refine_edges=settings.refine_edges, parent=self)
+                             refine_edges=settings.refine_edges, all_instances=all_instances, parent=self)
         worker.progress.connect(self.progress)
         worker.succeeded.connect(self._on_result)
         worker.failed.connect(self._on_failure)
@@ -117,23 +122,44 @@ class MatteController(QObject):
         if target != SELECTION and job["layer_id"] is not None and layer is None:
             self._end("discarded", "The layer was deleted before the matte arrived; nothing was changed.")
             return
+        text = job["text"]
+        if text is not None and not result.instances:   # nothing found: say so in the docker, change nothing
+            self._end("not_found", not_found_text(text, result.notes))
+            return
         window = (result.x, result.y, result.width, result.height)
         try:
-            if target == MASK:
-                applying.apply_transparency_mask(doc, layer, result.alpha, *window)
-            elif target == SUBJECT_LAYER:
-                applying.apply_subject_layer(doc, layer, result.foreground, result.alpha, *window)
-            else:
-                applying.apply_selection(doc, result.alpha, *window)
+            made = self._apply(doc, layer, target, result, window, text if job["all"] else None)
         except Exception as exc:  # Krita refused the change: say so, and stay usable for the next request
             text = f"Krita could not apply the matte ({type(exc).__name__}: {exc})."
             self.notify(TITLE, text)
             self._end("failed", text)
             return
         total = sum(result.timings.values()) if result.timings else 0.0
-        made = f" New layer \"{applying.SUBJECT_LAYER_NAME}\"." if target == SUBJECT_LAYER else ""
         notes = "".join(f" {note}" for note in result.notes)   # e.g. edge refinement not offered / not solved
         self._end("applied", f"Done (score {result.score:.2f}, {total:.1f} s).{made}{notes}")
+
+    @staticmethod
+    def _apply(doc, layer, target: str, result, window: tuple, all_of: Optional[str]) -> str:
+        """Put the result into the document; returns the sentence naming what was made. `all_of`: the text
+        whose every instance is wanted (one node each, in one group; a selection gets their union)."""
+        if all_of is not None and target != SELECTION:
+            group = group_name(all_of)
+            names = instance_names([i.label for i in result.instances],
+                                   "Matte" if target == MASK else "Subject")
+            if target == MASK:
+                applying.apply_instance_masks(doc, layer, result.instances, names, group)
+                return (f" New group \"{group}\": {len(names)} clone(s) of \"{layer.name()}\", each with one "
+                        f"instance's transparency mask; hide \"{layer.name()}\" to see only them.")
+            applying.apply_instance_layers(doc, layer, result.foreground, window, result.instances, names, group)
+            return f" New group \"{group}\" with {len(names)} layer(s), one per instance."
+        if target == MASK:
+            applying.apply_transparency_mask(doc, layer, result.alpha, *window)
+            return ""
+        if target == SUBJECT_LAYER:
+            applying.apply_subject_layer(doc, layer, result.foreground, result.alpha, *window)
+            return f" New layer \"{applying.SUBJECT_LAYER_NAME}\"."
+        applying.apply_selection(doc, result.alpha, *window)
+        return f" {len(result.instances)} instance(s) selected." if all_of is not None else ""
 
     def _on_failure(self, kind: str, message: str) -> None:
         job, self._job = self._job, None

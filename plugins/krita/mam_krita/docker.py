@@ -21,6 +21,7 @@ from .qt import (
     QWidget,
 )
 from .settings import SOURCES, SettingsError, save, server_argv, start_hint
+from .text_prompt import INSTANCES_LABEL, text_control
 from .worker import HelloWorker
 
 DOCKER_ID = "mam_krita_docker"
@@ -34,6 +35,7 @@ class MamDocker(DockWidget):
         self.setWindowTitle(TITLE)
         self._controller = shared_controller()
         self._hello = None
+        self._check_again = False   # the endpoint changed while a check was running: check the new one after it
         self._polls_left = 0
         self._build()
         self._load()
@@ -80,6 +82,20 @@ class MamDocker(DockWidget):
         form.addRow("Timeout (s)", self._timeout)
         form.addRow("Server command", self._command)
         layout.addLayout(form)
+        text_row = QHBoxLayout()
+        self._text = QLineEdit()
+        self._text.setObjectName("mam_text")
+        self._text.setPlaceholderText("the dog, all people, …")
+        self._text.setEnabled(False)
+        self._text.setToolTip("Checking the daemon…")
+        self._all_instances = QCheckBox(INSTANCES_LABEL)
+        self._all_instances.setObjectName("mam_all_instances")
+        self._all_instances.setToolTip("With a text: one transparency mask or layer per instance found (in one "
+                                       "group, one undo step); Select Subject selects them all")
+        text_row.addWidget(QLabel("Select:"))
+        text_row.addWidget(self._text, 1)
+        text_row.addWidget(self._all_instances)
+        layout.addLayout(text_row)
         buttons = QHBoxLayout()
         self._select = QPushButton("Select Subject")
         self._mask = QPushButton("Matte to Mask")
@@ -119,9 +135,11 @@ class MamDocker(DockWidget):
         self._source.currentTextChanged.connect(self._save)
         self._refine_selection.toggled.connect(self._save)
         self._refine_edges.toggled.connect(self._save)
-        self._select.clicked.connect(lambda: self._controller.start(SELECTION))
-        self._mask.clicked.connect(lambda: self._controller.start(MASK))
-        self._extract.clicked.connect(lambda: self._controller.start(SUBJECT_LAYER))
+        self._all_instances.toggled.connect(self._save)
+        self._select.clicked.connect(lambda: self.start(SELECTION))
+        self._mask.clicked.connect(lambda: self.start(MASK))
+        self._extract.clicked.connect(lambda: self.start(SUBJECT_LAYER))
+        self._text.returnPressed.connect(lambda: self.start(SELECTION))
         self._cancel.clicked.connect(self._controller.cancel)
         self._start.clicked.connect(self.start_server)
         self._check.clicked.connect(self.check_daemon)
@@ -133,6 +151,7 @@ class MamDocker(DockWidget):
         self._source.setCurrentText(s.source)
         self._refine_selection.setChecked(s.refine_selection)
         self._refine_edges.setChecked(s.refine_edges)
+        self._all_instances.setChecked(s.all_instances)
         self._timeout.setText(f"{s.timeout_s:g}")
         self._command.setText(s.server_command)
 
@@ -143,6 +162,7 @@ class MamDocker(DockWidget):
                                ("source", self._source.currentText()),
                                ("refine_selection", "true" if self._refine_selection.isChecked() else "false"),
                                ("refine_edges", "true" if self._refine_edges.isChecked() else "false"),
+                               ("all_instances", "true" if self._all_instances.isChecked() else "false"),
                                ("timeout_s", self._timeout.text()), ("server_command", self._command.text())):
                 s = s.with_value(name, text)
         except SettingsError as exc:
@@ -153,9 +173,15 @@ class MamDocker(DockWidget):
         if endpoint_changed:
             self.check_daemon()
 
+    def start(self, target: str) -> bool:
+        """A button or Enter in the text field: the matte, with the typed text when the daemon offers text."""
+        text = self._text.text() if self._text.isEnabled() else None
+        return self._controller.start(target, text=text)
+
     def check_daemon(self) -> None:
         """Ask the daemon for hello in a thread; the status line updates when it answers."""
         if self._hello is not None:
+            self._check_again = True
             return
         self._daemon.setText("Daemon: checking…")
         worker = HelloWorker(load_settings().endpoint, self)
@@ -178,6 +204,9 @@ class MamDocker(DockWidget):
         self._refine_edges.setEnabled(enabled)
         self._refine_edges.setText(text)
         self._refine_edges.setToolTip(tip)
+        enabled, tip = text_control(info)   # text prompts need the daemon's detector weights
+        self._text.setEnabled(enabled)
+        self._text.setToolTip(tip)
         self._start.setEnabled(False)
         self._polls_left = 0
 
@@ -185,12 +214,17 @@ class MamDocker(DockWidget):
         self._connected = False
         self._daemon.setText(f"Daemon: not reachable at {load_settings().endpoint} — press Start server")
         self._daemon.setToolTip(message)
+        self._text.setEnabled(False)
+        self._text.setToolTip("The daemon is not reachable; start it to find subjects by name.")
         self._start.setEnabled(True)
 
     def _on_hello_done(self) -> None:
         self.sender().deleteLater()
         self._hello = None
-        if self._polls_left > 0:
+        if self._check_again:
+            self._check_again = False
+            self.check_daemon()
+        elif self._polls_left > 0:
             self._polls_left -= 1
             QTimer.singleShot(SERVER_POLL_MS, self.check_daemon)
 

@@ -30,7 +30,8 @@ def selection_bytes(doc):
     return bytes(sel.pixelData(0, 0, doc.width(), doc.height()))
 
 
-def collect_prompt(doc, refine_selection: bool) -> CanvasPrompt:
-    """The prompt for `doc`; prompts.PromptError when it has neither a selection nor points."""
+def collect_prompt(doc, refine_selection: bool, text=None) -> CanvasPrompt:
+    """The prompt for `doc` (with the docker's cleaned `text`, if any); prompts.PromptError when it has
+    neither a selection, points nor a text."""
     return build_prompt(selection_bytes(doc), point_shapes(doc), doc.width(), doc.height(),
-                        doc.xRes(), doc.yRes(), refine_selection)
+                        doc.xRes(), doc.yRes(), refine_selection, text)

@@ -150,20 +150,28 @@ class CanvasPrompt:
     points: list[Point]
     mask: Optional[bytes]
     notes: list[str]
+    text: Optional[str] = None     # find the subject by name (the daemon's `text` feature); box/points narrow it
 
 
 def build_prompt(selection: Optional[bytes], shapes: Iterable[ShapeInfo], width: int, height: int,
-                 dpi_x: float, dpi_y: float, refine_selection: bool) -> CanvasPrompt:
-    """Combine selection and point shapes into one prompt; PromptError when there is nothing to go on.
+                 dpi_x: float, dpi_y: float, refine_selection: bool, text: Optional[str] = None) -> CanvasPrompt:
+    """Combine selection, point shapes and a text into one prompt; PromptError when there is nothing to go on.
 
     The selection's bounding box is the box; with `refine_selection` the selection itself goes along
     as the mask prompt to refine. Points come from the point layers (see the module docstring).
+    A text (already cleaned: None when empty) is a prompt on its own; a box and points then narrow what it
+    finds. The daemon does not combine a mask with a text, so the selection is not sent as one then.
     """
     box = bounding_box(selection, width, height) if selection is not None else None
     points, outside = points_from_shapes(shapes, dpi_x, dpi_y, width, height)
     notes = [f"{outside} point shape(s) outside the image were ignored"] if outside else []
-    if box is None and not points:
-        raise PromptError("Nothing to matte: make a selection around the subject, or draw points on a vector "
-                          "layer named \"MAM points\" (red-filled or on \"MAM background\" = background).")
+    if box is None and not points and text is None:
+        raise PromptError("Nothing to matte: make a selection around the subject, draw points on a vector "
+                          "layer named \"MAM points\" (red-filled or on \"MAM background\" = background), or "
+                          "type what to select in the docker.")
     mask = mask_from_selection(selection, width, height) if refine_selection and box is not None else None
-    return CanvasPrompt(box, points, mask, notes)
+    if mask is not None and text is not None:
+        mask = None
+        notes.append("\"Refine the selection\" is not used with a text prompt; the selection's box limits where "
+                     "to look.")
+    return CanvasPrompt(box, points, mask, notes, text)

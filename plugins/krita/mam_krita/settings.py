@@ -29,6 +29,7 @@ class Settings:
     refine_selection: bool = False     # also send the current selection itself, as a mask prompt to refine
     refine_edges: bool = False         # options.refine="classic": re-solve the matte's edge at full resolution
     source: str = "layer"              # "layer" (active layer) | "merged" (the whole image)
+    all_instances: bool = False        # a text prompt mattes every instance found, not only the best one
     timeout_s: float = 120.0           # longest wait for the daemon, per request
     server_command: str = "mam-server --endpoint {endpoint}"
 

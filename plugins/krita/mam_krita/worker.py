@@ -41,12 +41,13 @@ class MatteWorker(QThread):
     failed = pyqtSignal(str, str)           # kind, message
 
     def __init__(self, client: MamClient, timeout_s: float, canvas, prompt, guidance: str, foreground: bool = False,
-                 refine_edges: bool = False, parent=None):
+                 refine_edges: bool = False, all_instances: bool = False, parent=None):
         super().__init__(parent)
         self._client, self._timeout_s = client, timeout_s
         self._canvas, self._prompt, self._guidance = canvas, prompt, guidance
         self._foreground = foreground   # also ask for the decontaminated colours (Extract Subject)
         self._refine_edges = refine_edges   # the classic edge refinement, if the daemon offers it
+        self._instances = ("all" if all_instances else "best") if prompt.text is not None else None
         self._cancel = threading.Event()
 
     def cancel(self) -> None:
@@ -62,6 +63,7 @@ class MatteWorker(QThread):
             result = self._client.matte(c.width, c.height, c.fmt, c.pixels, c.stride, box=p.box,
                                         points=p.points or None, mask=p.mask, guidance=self._guidance, depth=8,
                                         crop=True, foreground=self._foreground, refine=refine,
+                                        text=p.text, instances=self._instances,
                                         on_progress=self.progress.emit, cancel_event=self._cancel,
                                         timeout=self._timeout_s)
             if note:
