@@ -74,6 +74,8 @@ METHODS: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
     # classic-cf / -knn / -rw: the original two-pass implementation ("twopass"), kept for side-by-side figures.
     **{f"classic-{s}": _classic(s) for s in refine_classic.LAPLACIANS},
     "classic-fast": _classic("cf", "fast"),
+    # issue 14: one colour guided filter of the mask inside the band (no linear system).
+    "classic-guided": _classic("cf", "guided"),
 }
 
 

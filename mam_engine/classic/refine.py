@@ -16,6 +16,11 @@ by side; "fast" (the default) solves the same energy in larger tiles on a thread
 the GIL), warm-starts the well-conditioned sharpen pass with a cheaper preconditioner, solves the locate pass at
 half resolution when the band is wide (large canvases), and ends with a guard that keeps the input where the
 band's local colour models of foreground and background overlap (there the Laplacian has nothing to go by).
+"guided" (issue 14, selectable, not the default) replaces both closed-form passes by one colour guided filter (He et
+al.: the local-affine model of closed-form matting fitted in one step with box filters, O(N), no linear system) of
+the input alpha inside the band: 10–40× faster, better than "twopass" on masks whose edge is in the right place,
+much worse on masks a few pixels too tight or too loose (it cannot move an edge further than its radius lets colour
+pull it): docs/BENCHMARKS.md, issue 14 session 3.
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ import numpy as np
 
 from mam_engine.request.options import MAX_BAND, MIN_BAND, check_options
 
-METHODS = ("fast", "twopass")
+METHODS = ("fast", "twopass", "guided")
 DEFAULT_METHOD = "fast"
 # Matting Laplacians from pymatting, by name. Chosen by measurement: docs/BENCHMARKS.md.
 LAPLACIANS = ("cf", "knn", "rw")
@@ -59,6 +64,11 @@ COARSE_MIN_BAND = 24
 # linearly up to twice that value. 0 disables it. Two-fold cross-validation on GT01–18 chose 0 in both folds (every
 # threshold raised held-out SAD: docs/BENCHMARKS.md), so it is off by default and selectable per call.
 GUARD_SEPARATION = 0.0
+# "guided": window radius and regulariser of the colour guided filter (two-fold cross-validation on GT01–18 over
+# radius 4/8 and eps 1e-4/1e-3 chose these in both folds: docs/BENCHMARKS.md), and its tile side.
+GUIDED_RADIUS = 8
+GUIDED_EPS = 1e-4
+GUIDED_TILE = 512
 # Weight of the pull towards the input alpha inside the band (the Laplacian's diagonal is of order 1–10).
 PRIOR_WEIGHT = 1e-2
 # Alpha above/below these counts as known foreground/background when the input alpha is soft (M2M's).
@@ -318,6 +328,62 @@ def apply_guard(before: np.ndarray, after: np.ndarray, separation: np.ndarray, t
     return before + trust * (after - before)
 
 
+def _box(x: np.ndarray, r: int) -> np.ndarray:
+    """Mean over (2r+1)² windows (cv2's running sums: O(1) per pixel whatever r), edges mirrored."""
+    return cv2.boxFilter(x, -1, (2 * r + 1, 2 * r + 1), normalize=True, borderType=cv2.BORDER_REFLECT)
+
+
+def guided_filter(guide: np.ndarray, p: np.ndarray, r: int, eps: float) -> np.ndarray:
+    """Colour guided filter (He, Sun, Tang, TPAMI 2013, eq. 19–21) of `p` (H×W float32) with `guide` (H×W×3
+    float32 in [0, 1]): in each (2r+1)² window p ≈ a·I + b by ridge regression (eps), and the output averages the
+    windows' predictions. float32 throughout; the 3×3 covariance is inverted in closed form per pixel."""
+    mean_i = _box(guide, r)
+    mean_p = _box(p, r)
+    cov_ip = _box(guide * p[..., None], r) - mean_i * mean_p[..., None]
+    pairs = ((0, 0), (0, 1), (0, 2), (1, 1), (1, 2), (2, 2))
+    products = np.stack([guide[..., i] * guide[..., j] for i, j in pairs], axis=-1)
+    m = _box(products, r)
+    rr, rg, rb, gg, gb, bb = (m[..., k] - mean_i[..., i] * mean_i[..., j] for k, (i, j) in enumerate(pairs))
+    del m, products
+    rr, gg, bb = rr + eps, gg + eps, bb + eps
+    i_rr, i_rg, i_rb = gg * bb - gb * gb, gb * rb - rg * bb, rg * gb - gg * rb
+    i_gg, i_gb, i_bb = rr * bb - rb * rb, rb * rg - rr * gb, rr * gg - rg * rg
+    det = rr * i_rr + rg * i_rg + rb * i_rb
+    c0, c1, c2 = cov_ip[..., 0], cov_ip[..., 1], cov_ip[..., 2]
+    a = np.stack([i_rr * c0 + i_rg * c1 + i_rb * c2, i_rg * c0 + i_gg * c1 + i_gb * c2,
+                  i_rb * c0 + i_gb * c1 + i_bb * c2], axis=-1) / det[..., None]
+    b = mean_p - (a * mean_i).sum(axis=-1)
+    return (_box(a, r) * guide).sum(axis=-1) + _box(b, r)
+
+
+def _guided_band(image: np.ndarray, alpha: np.ndarray, band: int, tile: int, report: Callable[[float], None]
+                 ) -> tuple[np.ndarray, list[str], int, int]:
+    """The "guided" method: the guided filter of the input alpha, written back on the band's unknown pixels only.
+
+    Tiled like the closed-form passes (a tile reads its core plus 2r+1 px, all a core pixel's output depends on, so
+    the result equals an untiled filter's and memory is bounded by the tile); a tile whose output is not finite
+    keeps the input.
+    """
+    r, eps = GUIDED_RADIUS, GUIDED_EPS
+    unknown = make_trimap(alpha, band) == 0.5
+    out = alpha.copy()
+    h, w = alpha.shape
+    margin = 2 * r + 1
+    jobs = [t for t in _tiles(h, w, tile) if unknown[t[0] : t[1], t[2] : t[3]].any()]
+    failed: list[str] = []
+    for done, (y0, y1, x0, x1) in enumerate(jobs, 1):
+        cy0, cy1, cx0, cx1 = max(0, y0 - margin), min(h, y1 + margin), max(0, x0 - margin), min(w, x1 + margin)
+        guide = image[cy0:cy1, cx0:cx1].astype(np.float32) * np.float32(1 / 255)
+        q = guided_filter(guide, alpha[cy0:cy1, cx0:cx1], r, eps)[y0 - cy0 : y1 - cy0, x0 - cx0 : x1 - cx0]
+        if not np.all(np.isfinite(q)):
+            failed.append("guided filter produced non-finite values")
+        else:
+            sel = unknown[y0:y1, x0:x1]
+            out[y0:y1, x0:x1][sel] = np.clip(q[sel], 0.0, 1.0)
+        report(done / len(jobs))
+    return out, failed, len(jobs), int(unknown.sum())
+
+
 def _coarse_locate(image: np.ndarray, alpha: np.ndarray, band: int, solver: str, tile: int,
                    report: Callable[[float], None], workers: int) -> tuple[np.ndarray, list[str], int, int]:
     """The locate pass at half resolution (its job is where the edge lies, not its detail), upsampled back."""
@@ -380,7 +446,7 @@ def refine(
     `band` is the locate pass's half-width in pixels (default: BAND_FRACTION of the long side, narrowed for small
     subjects). Away from the edge the input is kept. `on_progress(fraction)` is called after each tile; an exception
     raised there propagates (that is how a caller cancels). `method` is one of METHODS; `guard` overrides
-    GUARD_SEPARATION ("fast" only).
+    GUARD_SEPARATION ("fast" only). `solver` is validated but ignored by "guided" (no Laplacian).
     """
     image = np.asarray(image)
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
@@ -395,10 +461,16 @@ def refine(
         raise ValueError(f"unknown refinement method {method!r}; choose one of {', '.join(METHODS)}")
     chosen = validate_options(image.shape, band, solver)
     band = subject_band(a, chosen) if band is None else chosen
-    tile = (FAST_TILE if method == "fast" else TILE) if tile is None else tile
+    tile = {"fast": FAST_TILE, "guided": GUIDED_TILE}.get(method, TILE) if tile is None else tile
     if tile < 64:
         raise ValueError(f"tile size {tile} is too small (at least 64 px)")
     report = on_progress or (lambda fraction: None)
+    if method == "guided":
+        out, failed, n, unknown = _guided_band(image, a, band, tile, report)
+        notes = [f"classic refinement kept the previous alpha on {len(failed)} of {n} tiles ({failed[0]})"] if failed \
+            else []
+        _mark_warm()
+        return Refined(alpha=np.clip(out, 0, 1).astype(np.float32), notes=notes, band=band, unknown_pixels=unknown)
     fast = method == "fast"
     workers = _workers() if fast else 1
     with _quiet_stdout():
