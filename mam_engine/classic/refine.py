@@ -18,7 +18,7 @@ half resolution when the band is wide (large canvases), and ends with a guard th
 band's local colour models of foreground and background overlap (there the Laplacian has nothing to go by).
 "guided" (issue 14, selectable, not the default) replaces both closed-form passes by one colour guided filter (He et
 al.: the local-affine model of closed-form matting fitted in one step with box filters, O(N), no linear system) of
-the input alpha inside the band: 10–40× faster, better than "twopass" on masks whose edge is in the right place,
+the input alpha inside the band: 13–16× faster, better than "twopass" on masks whose edge is in the right place,
 much worse on masks a few pixels too tight or too loose (it cannot move an edge further than its radius lets colour
 pull it): docs/BENCHMARKS.md, issue 14 session 3.
 """
