@@ -6,10 +6,16 @@ mam_gimp hands in, whose calls run on one worker thread (gimp_clicks.LatestOnly 
 dialog never waits on the network. Answers come back through GLib.idle_add and are drawn only if their prompt is
 still the current one. No cairo: GIMP's Python may lack pycairo, so the view is a GdkPixbuf shown in a Gtk.Image
 and the overlay is composited with GdkPixbuf itself.
+
+With MAM_CLICK_TRACE=path set (benchmarks/gimp_click_bench.py), the dialog appends one JSON line per step of a click
+(release, request sent, reply, answer drawn) to that file; off by default.
 """
 from __future__ import annotations
 
+import json
+import os
 import threading
+import time
 from typing import Any, Callable, Optional
 
 import gi
@@ -33,6 +39,14 @@ from gimp_clicks import (  # noqa: E402
 TITLE = "Click to Select (Matting Anything)"
 OUTPUTS = (("mask", "Layer mask"), ("selection", "Selection"), ("layer", "New layer (extract the subject)"))
 _FG, _BG, _BOX, _EDGE = 0x30E040FF, 0x3060FFFF, 0xFFE000FF, 0x000000FF
+_TRACE = os.environ.get("MAM_CLICK_TRACE", "")
+
+
+def _trace(event: str, **fields: Any) -> None:
+    """One line of the benchmark's trace (wall-clock seconds, comparable across processes); nothing when unset."""
+    if _TRACE:
+        with open(_TRACE, "a", encoding="utf-8") as log:
+            log.write(json.dumps({"event": event, "t": time.time(), **fields}) + "\n")
 
 
 def _pixbuf(rgba: bytes, width: int, height: int) -> GdkPixbuf.Pixbuf:
@@ -51,6 +65,7 @@ class ClickDialog:
     """Runs the dialog's own main loop; `run()` returns (output, final answer) on Enter, None on Esc / close."""
 
     def __init__(self, rgba: bytes, width: int, height: int, matter: Any, output: str, with_colours: Callable):
+        _trace("open", width=width, height=height)
         self.mapping = ViewMapping.fit(width, height, *VIEW_MAX)
         self.session = ClickSession(self.mapping)
         self.matter = matter
@@ -62,12 +77,13 @@ class ClickDialog:
         view_w, view_h = self.mapping.view_size()
         self.base = _pixbuf(rgba, width, height).scale_simple(view_w, view_h, GdkPixbuf.InterpType.BILINEAR)
         self._build(output)
+        _trace("built")
 
     # --- widgets -----------------------------------------------------------------------------------------------
     def _build(self, output: str) -> None:
         self.window = Gtk.Window(title=TITLE)
         self.window.set_resizable(False)
-        self.window.connect("delete-event", lambda *_a: self._close() or True)
+        self.window.connect("delete-event", self._on_delete)
         self.window.connect("key-press-event", self._on_key)
         column = Gtk.Box(orientation=Gtk.Orientation.VERTICAL, spacing=0)
         self.events = Gtk.EventBox(halign=Gtk.Align.START, valign=Gtk.Align.START)
@@ -115,6 +131,9 @@ class ClickDialog:
         self.jobs.submit(self._connect_job)
         self.window.show_all()
         self.window.present()
+        if _TRACE:   # each painted frame ("draw" would need pycairo, which GIMP's Python may lack)
+            self.window.get_frame_clock().connect("after-paint", lambda _clock: _trace(
+                "drawn", generation=self.session.generation, overlay=self.overlay is not None))
         Gtk.main()
         self.jobs.close()
         self.window.destroy()
@@ -123,6 +142,10 @@ class ClickDialog:
         worker.join(2.0)
         self.matter.close()
         return self.outcome
+
+    def _on_delete(self, *_args) -> bool:
+        self._close()
+        return True
 
     def _close(self) -> None:
         self.outcome = None
@@ -143,7 +166,9 @@ class ClickDialog:
 
     def _on_release(self, _widget, event) -> bool:
         if not self.committing and self.session.release(event.x, event.y):
+            _trace("release", generation=self.session.generation)
             self._prompt_changed()
+            _trace("submitted", generation=self.session.generation)
         return True
 
     def _on_key(self, _widget, event) -> bool:
@@ -170,12 +195,15 @@ class ClickDialog:
 
         def job(cancel: threading.Event) -> None:
             try:
+                _trace("request", generation=generation)
                 answer = self.matter.preview(request, cancel)
             except Exception as exc:  # noqa: BLE001 (cancelled, superseded, daemon problems: all reported below)
                 if not cancel.is_set():
                     GLib.idle_add(self._on_error, generation, self.matter.describe_error(exc))
                 return
             if answer is not None:
+                _trace("reply", generation=generation, id=answer.request_id, timings=answer.timings,
+                       size=[answer.width, answer.height])
                 GLib.idle_add(self._on_answer, generation, answer)
         self.jobs.submit(job)
 
@@ -185,13 +213,16 @@ class ClickDialog:
         except Exception as exc:  # noqa: BLE001 (the daemon is down and could not be started, ...)
             GLib.idle_add(self._say, self.matter.describe_error(exc))
             return
+        _trace("connected", status=said)
         GLib.idle_add(self._say, said)
 
     def _on_answer(self, generation: int, answer) -> bool:
         if self.session.is_current(generation) and not self.committing:
+            _trace("answer", generation=generation)
             rgba = overlay_rgba(answer.alpha, answer.width, answer.height, answer.depth)
             self.overlay = (_pixbuf(rgba, answer.width, answer.height), max(1, int(answer.scale)))
             self._render()
+            _trace("rendered", generation=generation)
             self._say(f"{self.session.describe()}: Enter applies it as the {self._output_name()}")
         return False
 
