@@ -132,6 +132,12 @@ class FakeNode:
     def name(self):
         return self._name
 
+    def type(self):
+        return self.kind
+
+    def childNodes(self):
+        return list(self.children)
+
     def parentNode(self):
         return self.parent
 
@@ -148,8 +154,7 @@ class FakeNode:
         self.pixels = (bytes(data), x, y, w, h)
 
     def setChildNodes(self, nodes):
-        assert self.parent is None, "children must be set while the node is detached (no undo step)"
-        self.log.append(("setChildNodes", self._name, [n.name() for n in nodes]))
+        self.log.append(("setChildNodes", self._name, [n.name() for n in nodes], self.parent is not None))
         self.children = list(nodes)
         for n in nodes:
             n.parent = self
@@ -206,6 +211,7 @@ def applying(monkeypatch):
     """mam_krita.apply imported with the stand-in `krita` module (only Selection is used at import)."""
     fake = types.ModuleType("krita")
     fake.Selection = FakeSelection
+    fake.Krita = None   # apply_selection only (not exercised here) uses Krita.instance()
     monkeypatch.setitem(sys.modules, "krita", fake)
     monkeypatch.delitem(sys.modules, "plugins.krita.mam_krita.apply", raising=False)
     yield importlib.import_module("plugins.krita.mam_krita.apply")
@@ -226,6 +232,7 @@ def test_instance_masks_go_in_with_one_add(applying):
     group = applying.apply_instance_masks(doc, doc.layer, instances, names, "dog (Matting Anything)")
     adds = [entry for entry in doc.log if entry[0] == "addChildNode"]
     assert adds == [("addChildNode", "root", "dog (Matting Anything)", "Background")], "not one undo step"
+    assert not [e for e in doc.log if e[0] == "setChildNodes" and e[3]], "children set on an attached node"
     assert doc.root.children == [doc.layer, group]
     assert [(c.name(), c.kind, c.source) for c in group.children] == [
         ("dog 1 (Matting Anything)", "clonelayer", doc.layer), ("Matte 2 (Matting Anything)", "clonelayer", doc.layer)]
@@ -246,6 +253,7 @@ def test_instance_layers_take_the_union_colours_over_their_own_window(applying):
     group = applying.apply_instance_layers(doc, doc.layer, colours.tobytes(), union, instances, names, "dog (MA)")
     assert [entry for entry in doc.log if entry[0] == "addChildNode"] == [
         ("addChildNode", "root", "dog (MA)", "Background")]
+    assert not [e for e in doc.log if e[0] == "setChildNodes" and e[3]], "children set on an attached node"
     for layer, inst, alpha in zip(group.children, instances, (a, b)):
         left, top = inst.x - union[0], inst.y - union[1]
         rgb = colours[top:top + inst.height, left:left + inst.width]
@@ -253,3 +261,87 @@ def test_instance_layers_take_the_union_colours_over_their_own_window(applying):
         assert layer.kind == "paintlayer"
         assert layer.pixels == (bgra.tobytes(), inst.x, inst.y, inst.width, inst.height)
     assert [c.name() for c in group.children] == ["dog 1 (Matting Anything)", "Subject 2 (Matting Anything)"]
+
+
+# --- Select Subject through Krita's Select Opaque (issue 11) -------------------------------------------------------
+
+class FakeAction:
+    def __init__(self, name, krita):
+        self.name, self.krita = name, krita
+
+    def isEnabled(self):
+        return True
+
+    def trigger(self):
+        self.krita.triggered.append(self.name)
+        doc = self.krita.doc
+        if self.name == "selectopaque":   # Krita selects the active layer's alpha: here the hung mask's matte
+            (mask,) = doc.layer.children
+            doc.selection_data = mask.selection.data if self.krita.layer_opaque else (b"not the matte",)
+        elif self.name == "edit_undo":
+            doc.selection_data = None
+
+
+class FakeKrita:
+    def __init__(self, doc, layer_opaque=True):
+        self.doc, self.layer_opaque, self.triggered = doc, layer_opaque, []
+
+    def action(self, name):
+        return FakeAction(name, self)
+
+    def activeWindow(self):
+        doc = self.doc
+        return types.SimpleNamespace(activeView=lambda: types.SimpleNamespace(document=lambda: doc))
+
+
+class SelectionDoc(FakeDoc):
+    def __init__(self):
+        super().__init__()
+        self.selection_data = None
+        self.direct = None
+
+    def activeNode(self):
+        return self.layer
+
+    def selection(self):
+        data = self.selection_data
+        return None if data is None else types.SimpleNamespace(pixelData=lambda x, y, w, h: data[0])
+
+    def setSelection(self, sel):
+        self.direct = sel.data
+
+
+def _fake_krita(monkeypatch, applying, doc, **kwargs):
+    krita = FakeKrita(doc, **kwargs)
+    monkeypatch.setattr(applying, "Krita", types.SimpleNamespace(instance=lambda: krita))
+    return krita
+
+
+def test_select_subject_goes_through_select_opaque_with_the_mask_hung_outside_undo(applying, monkeypatch):
+    doc = SelectionDoc()
+    krita = _fake_krita(monkeypatch, applying, doc)
+    alpha = bytes(range(12))
+    assert applying.apply_selection(doc, alpha, 3, 4, 4, 3) is True
+    assert krita.triggered == ["selectopaque"] and doc.direct is None
+    assert [e[:3] for e in doc.log if e[0] == "setChildNodes"] == [
+        ("setChildNodes", "Background", ["Matte (Matting Anything, temporary)"]), ("setChildNodes", "Background", [])]
+    assert not [e for e in doc.log if e[0] == "addChildNode"], "the temporary mask must not be an undo step"
+    assert doc.layer.children == []
+
+
+def test_a_layer_that_is_not_opaque_falls_back_and_undoes_its_step(applying, monkeypatch):
+    doc = SelectionDoc()
+    krita = _fake_krita(monkeypatch, applying, doc, layer_opaque=False)
+    assert applying.apply_selection(doc, bytes(range(12)), 3, 4, 4, 3) is False
+    assert krita.triggered == ["selectopaque", "edit_undo"]
+    assert doc.direct == (bytes(range(12)), 3, 4, 4, 3) and doc.layer.children == []
+    assert "not opaque" in applying.last_selection_route
+
+
+def test_a_layer_with_masks_or_an_empty_matte(applying, monkeypatch):
+    doc = SelectionDoc()
+    doc.layer.children = [FakeNode(doc.log, "old mask", "transparencymask")]
+    krita = _fake_krita(monkeypatch, applying, doc)
+    assert applying.apply_selection(doc, b"\x01", 0, 0, 1, 1) is False and krita.triggered == []
+    assert doc.direct == (b"\x01", 0, 0, 1, 1)
+    assert applying.apply_selection(doc, bytes(4), 0, 0, 2, 2) is True and krita.triggered == ["deselect"]

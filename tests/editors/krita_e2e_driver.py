@@ -85,13 +85,28 @@ class Run:
         ctl = shared_controller()
         ctl.notify = lambda title, text: self.results.setdefault("action_messages", []).append(text)
         progress = []
+        bar = self.progress_bar()
+        bars = self.results.setdefault("progress_bars", {}).setdefault(action_id, [])
+        # connected after the docker's own slots, so each entry is the bar as the docker left it for that signal
         ctl.finished.connect(lambda outcome, text: done.append((outcome, text)))
+        ctl.finished.connect(lambda outcome, text: bars.append(["finished", bar.minimum(), bar.maximum(),
+                                                                bar.value(), bar.text()]))
         ctl.progress.connect(lambda stage, fraction: progress.append((stage, fraction)))
+        ctl.progress.connect(lambda stage, fraction: bars.append([stage, bar.minimum(), bar.maximum(), bar.value(),
+                                                                  self.docker_line("Matting…")]))
         self.k.action(action_id).trigger()
         yield from wait_for(lambda: done, self.cfg["timeout_s"], f"the {action_id} action to finish")
         ctl.finished.disconnect()
         ctl.progress.disconnect()
         return list(done[0]) + [progress]
+
+    def progress_bar(self):
+        from PyQt5.QtWidgets import QProgressBar
+        return self.docker().findChild(QProgressBar)
+
+    def docker_line(self, prefix):
+        from PyQt5.QtWidgets import QLabel
+        return [t for t in (label.text() for label in self.docker().findChildren(QLabel)) if t.startswith(prefix)]
 
     def controller(self, notes):
         from mam_krita.controller import MatteController
@@ -126,6 +141,8 @@ class Run:
         menu_bar = self.window.qwindow().menuBar()
         select_menu = [a.menu() for a in menu_bar.actions() if a.objectName().lower() == "select"][0]
         self.results["select_menu"] = [a.objectName() for a in select_menu.actions()]
+        self.results["select_menu_texts"] = {a.objectName(): a.text().replace("&", "")
+                                             for a in select_menu.actions() if a.objectName().startswith("mam_")}
         self.results["dockers"] = [d.objectName() for d in self.k.dockers()]
         self.results["docker_id"] = DOCKER_ID
         docker = self.docker()
@@ -202,6 +219,9 @@ class Run:
         case["selection_file"] = self.dump(f"selection_{depth}.bin", self.selection_bytes(doc))
         case["layer_unchanged_by_selection"] = (
             digest(layer.pixelData(0, 0, doc.width(), doc.height())) == layer_before)
+        doc.waitForDone()
+        yield 500   # back to Krita's event loop before Ctrl+Z, as between an artist's two actions
+        case["undo_text_after_selection"] = self.undo_texts()
         self.k.action("edit_undo").trigger()
         doc.waitForDone()
         case["selection_restored_by_undo"] = self.selection_bytes(doc) == box_selection
@@ -313,6 +333,51 @@ class Run:
                                                subjects[0].pixelData(0, 0, doc.width(), doc.height()))
         self.set_endpoint(self.cfg["classic_endpoint"], self.cfg["endpoint"])
         doc.setModified(False)
+
+    def screenshot(self, name):
+        from PyQt5.QtWidgets import QApplication
+        QApplication.primaryScreen().grabWindow(0).save(os.path.join(self.out, name), "PNG")
+        return name
+
+    def canvas_widget(self):
+        from PyQt5.QtWidgets import QWidget
+        widgets = [w for w in self.window.qwindow().findChildren(QWidget)
+                   if w.metaObject().className() in ("KisQPainterCanvas", "KisOpenGLCanvas2") and w.isVisible()]
+        return widgets[0]
+
+    def marching_ants(self):
+        """Select Subject on the photo, then screenshots of the whole screen without a selection and after it (the
+        ants are drawn along the selection's outline), with the image-to-screen transform to place them."""
+        ants = self.results["ants"] = {}
+        doc = yield from self.open_view(self.k.openDocument(self.cfg["photo"]))
+        self.k.action("deselect").trigger()
+        doc.waitForDone()
+        yield 2000
+        ants["before"] = self.screenshot("ants_before.png")
+        self.set_box_selection(doc, self.cfg["box"])
+        box_selection = self.selection_bytes(doc)
+        ants["outcome"] = yield from self.trigger("mam_select_subject")
+        from mam_krita import apply
+        ants["route"] = apply.last_selection_route
+        yield 2000
+        ants["after"] = self.screenshot("ants_after.png")
+        ants["selection_file"] = self.dump("ants_selection.bin", self.selection_bytes(doc))
+        view = self.window.activeView()
+        canvas = self.canvas_widget()
+        to_widget = view.flakeToImageTransform().inverted()[0] * view.flakeToCanvasTransform()
+        origin = canvas.mapToGlobal(canvas.rect().topLeft())
+        ants["image_to_widget"] = [to_widget.m11(), to_widget.m12(), to_widget.m21(), to_widget.m22(),
+                                   to_widget.dx(), to_widget.dy()]
+        ants["canvas_rect"] = [origin.x(), origin.y(), canvas.width(), canvas.height()]
+        ants["undo_steps"] = self.undo_texts()
+        self.k.action("edit_undo").trigger()
+        doc.waitForDone()
+        ants["undo_restored_box"] = self.selection_bytes(doc) == box_selection
+        doc.setModified(False)
+
+    def undo_texts(self):
+        """The Undo action's text ("Undo Select Opaque"): what one Ctrl+Z takes back."""
+        return self.k.action("edit_undo").text().replace("&", "")
 
     def press(self, what, widget_call):
         """Do what an artist does in the docker (click a button, press Enter) and wait for the shared controller
@@ -446,6 +511,8 @@ class Run:
             yield from self.classic_mode()
             self.mark("text prompts")
             yield from self.text_prompts()
+            self.mark("marching ants")
+            yield from self.marching_ants()
         except Exception:
             self.results["error"] = traceback.format_exc()
         tmp = os.path.join(self.out, "results.json.tmp")

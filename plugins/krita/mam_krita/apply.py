@@ -4,8 +4,16 @@ layer holding the extracted subject.
 Existing layers' pixels are never touched. The transparency mask and the subject layer are built
 completely (pixels set while detached) before the one call that inserts them, Node.addChildNode,
 which Krita runs as a single undoable command: one Ctrl+Z removes the whole result.
-Krita 5.2's scripting API has no undoable way to replace the global selection
-(Document.setSelection pushes no undo command), so the selection target is applied directly.
+Krita 5.2's scripting API has no undoable way to replace the global selection (Document.setSelection
+pushes no undo command), and a selection written with Selection.setPixelData keeps the empty outline cache
+a new selection starts with, marked valid, so Krita draws no marching ants for it. The selection therefore
+goes through Krita's own Select Opaque (Replace) action, one undo step that builds its selection with a
+fresh outline: for the length of the action a transparency mask holding the matte hangs on the active
+layer, outside the undo history (Node.setChildNodes: it records nothing, and on a layer without child
+nodes it adds and removes exactly that mask), so the layer's alpha there is the matte. The result is
+checked against the matte; where it differs (the layer is not opaque there: the step is undone) or the
+route cannot run (the image is not in the active view, the active node is not a paint layer without
+masks), the selection is set directly, not undoable in Krita 5.2, and the docker says so.
 
 A text prompt with "All instances" gives one node per instance. Krita adds one node per undo step, so
 they are built inside a detached group layer (Node.setChildNodes on a node outside the image records
@@ -15,7 +23,7 @@ masks sit on clone layers of the active layer, one each, in that group; the laye
 """
 from __future__ import annotations
 
-from krita import Selection
+from krita import Krita, Selection
 
 from .cutout import layer_pixels
 from .text_prompt import crop_window
@@ -31,10 +39,71 @@ def _selection(alpha: bytes, x: int, y: int, width: int, height: int) -> Selecti
     return sel
 
 
-def apply_selection(doc, alpha: bytes, x: int, y: int, width: int, height: int) -> None:
-    """Replace the global selection with the 8-bit matte placed at (x, y)."""
+TEMPORARY_MASK_NAME = "Matte (Matting Anything, temporary)"
+SELECT_OPAQUE, DESELECT = "selectopaque", "deselect"
+
+
+def _in_active_view(doc) -> bool:
+    window = Krita.instance().activeWindow()
+    view = window.activeView() if window is not None else None
+    return view is not None and view.document() == doc
+
+
+def _selection_is(doc, alpha: bytes, x: int, y: int, width: int, height: int) -> bool:
+    sel = doc.selection()
+    return sel is not None and bytes(sel.pixelData(x, y, width, height)) == bytes(alpha)
+
+
+last_selection_route = ""   # how the last selection was applied, or why Select Opaque could not be used
+
+
+def apply_selection(doc, alpha: bytes, x: int, y: int, width: int, height: int) -> bool:
+    """Replace the global selection with the 8-bit matte placed at (x, y) (outside it: unselected). True when
+    it went through Krita's undoable Select Opaque (one undo step, marching ants drawn); False when it had to
+    be set directly (not undoable in Krita 5.2)."""
+    global last_selection_route
+    last_selection_route = "the image is not in the active view"
+    if _in_active_view(doc):
+        if width <= 0 or height <= 0 or not any(alpha):
+            Krita.instance().action(DESELECT).trigger()
+            doc.waitForDone()
+            last_selection_route = "deselect"
+            return True
+        layer = doc.activeNode()
+        last_selection_route = "the active node is not a paint layer without masks"
+        if layer is not None and layer.type() == "paintlayer" and not layer.childNodes():
+            last_selection_route = _select_opaque(doc, layer, alpha, x, y, width, height)
+            if last_selection_route == "select opaque":
+                return True
     doc.setSelection(_selection(alpha, x, y, width, height))
     doc.waitForDone()
+    return False
+
+
+def _select_opaque(doc, layer, alpha: bytes, x: int, y: int, width: int, height: int) -> str:
+    """"select opaque" when Krita's Select Opaque, run on the active `layer` while a transparency mask holding the
+    matte hangs on it (outside the undo history), gave exactly the matte; else why not (any wrong Select Opaque
+    step is undone)."""
+    mask = doc.createTransparencyMask(TEMPORARY_MASK_NAME)
+    mask.setSelection(_selection(alpha, x, y, width, height))
+    layer.setChildNodes([mask])   # outside the undo history; the layer's projection alpha becomes alpha x matte
+    try:
+        doc.refreshProjection()
+        doc.waitForDone()
+        action = Krita.instance().action(SELECT_OPAQUE)
+        if action is None or not action.isEnabled():
+            return "Krita's Select Opaque action is not available"
+        action.trigger()
+        doc.waitForDone()
+    finally:
+        layer.setChildNodes([])
+        doc.refreshProjection()
+        doc.waitForDone()
+    if _selection_is(doc, alpha, x, y, width, height):
+        return "select opaque"
+    Krita.instance().action("edit_undo").trigger()   # the layer is not opaque there: take that step back
+    doc.waitForDone()
+    return "the active layer is not opaque where the matte is"
 
 
 def apply_transparency_mask(doc, layer, alpha: bytes, x: int, y: int, width: int, height: int,

@@ -18,15 +18,27 @@ from .prompts import PromptError
 from .qt import QMessageBox, QObject, pyqtSignal
 from .settings import Settings, SettingsError, load, start_hint
 from .text_prompt import clean_text, group_name, instance_names, not_found_text
+from .ui_text import MASK, SELECT_UNDO_NOTE, SELECTION, SUBJECT_LAYER, done_text, result_score
 from .worker import CANCELLED, UNAVAILABLE, MatteWorker, shared_client
 
-SELECTION, MASK, SUBJECT_LAYER = "selection", "mask", "subject_layer"
+__all__ = ["MASK", "SELECTION", "SUBJECT_LAYER", "TITLE", "MatteController", "load_settings", "shared_controller"]
 TITLE = "Matting Anything"
 
 
 def _message_box(title: str, text: str) -> None:
     QMessageBox.warning(Krita.instance().activeWindow().qwindow() if Krita.instance().activeWindow() else None,
                         title, text)
+
+
+def _krita_version() -> tuple:
+    """Krita's version as numbers, e.g. (5, 2, 9); (0,) when unreadable."""
+    numbers = []
+    for part in str(Krita.instance().version()).split("."):
+        digits = "".join(c for c in part if c.isdigit())
+        if not digits:
+            break
+        numbers.append(int(digits))
+    return tuple(numbers) or (0,)
 
 
 def load_settings() -> Settings:
@@ -134,9 +146,9 @@ class MatteController(QObject):
             self.notify(TITLE, text)
             self._end("failed", text)
             return
-        total = sum(result.timings.values()) if result.timings else 0.0
-        notes = "".join(f" {note}" for note in result.notes)   # e.g. edge refinement not offered / not solved
-        self._end("applied", f"Done (score {result.score:.2f}, {total:.1f} s).{made}{notes}")
+        # notes: e.g. edge refinement not offered / not solved; no score in classic mode (it has none)
+        score = result_score(result.score, shared_client(job["settings"].endpoint).server_info)
+        self._end("applied", done_text(score, result.timings, made, result.notes))
 
     @staticmethod
     def _apply(doc, layer, target: str, result, window: tuple, all_of: Optional[str]) -> str:
@@ -158,8 +170,11 @@ class MatteController(QObject):
         if target == SUBJECT_LAYER:
             applying.apply_subject_layer(doc, layer, result.foreground, result.alpha, *window)
             return f" New layer \"{applying.SUBJECT_LAYER_NAME}\"."
-        applying.apply_selection(doc, result.alpha, *window)
-        return f" {len(result.instances)} instance(s) selected." if all_of is not None else ""
+        undoable = applying.apply_selection(doc, result.alpha, *window)
+        made = f" {len(result.instances)} instance(s) selected." if all_of is not None else ""
+        if not undoable and _krita_version() < (5, 3):   # set directly: Krita 5.2 keeps no undo step of it
+            made += " " + SELECT_UNDO_NOTE
+        return made
 
     def _on_failure(self, kind: str, message: str) -> None:
         job, self._job = self._job, None

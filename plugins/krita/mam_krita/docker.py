@@ -22,6 +22,7 @@ from .qt import (
 )
 from .settings import SOURCES, SettingsError, save, server_argv, start_hint
 from .text_prompt import INSTANCES_LABEL, text_control
+from .ui_text import STAGE_TEXT, progress_view
 from .worker import HelloWorker
 
 DOCKER_ID = "mam_krita_docker"
@@ -42,6 +43,7 @@ class MamDocker(DockWidget):
         self._wire()
         self._controller.busy.connect(self._on_busy)
         self._controller.progress.connect(self._on_progress)
+        self._controller.finished.connect(self._on_finished)
         self._controller.status.connect(self._message.setText)
         self._connected = False
         self._recheck = QTimer(self)
@@ -247,11 +249,27 @@ class MamDocker(DockWidget):
         self._select.setEnabled(not busy)
         self._mask.setEnabled(not busy)
         self._extract.setEnabled(not busy)
-        self._progress.setValue(0)
+        if busy:   # the canvas goes to the daemon first: no fraction is known until it answers
+            self._set_bar(True, 0, "")
+            self._message.setText(f"Matting… {STAGE_TEXT['upload']}")
+
+    def _set_bar(self, busy: bool, percent: int, label: str) -> None:
+        """Busy: Qt's indeterminate bar (range 0..0); else a percentage, with `label` in place of "n %" if given."""
+        self._progress.setRange(0, 0 if busy else 100)
+        self._progress.setValue(percent)
+        self._progress.setFormat(label or "%p%")
 
     def _on_progress(self, stage: str, fraction: float) -> None:
-        self._progress.setValue(int(round(100 * max(0.0, min(1.0, fraction)))))
-        self._message.setText(f"Matting… {stage}")
+        busy, percent, text = progress_view(stage, fraction)
+        self._set_bar(busy, percent, "")
+        self._message.setText(text)
+
+    def _on_finished(self, outcome: str, _text: str) -> None:
+        """A finished matte stays full ("Done"); anything else empties the bar."""
+        if outcome == "applied":
+            self._set_bar(False, 100, "Done")
+        else:
+            self._set_bar(False, 0, "")
 
     def canvasChanged(self, canvas) -> None:
         pass

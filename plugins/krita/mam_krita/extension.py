@@ -3,13 +3,8 @@ from __future__ import annotations
 
 from krita import Extension
 
-from .controller import MASK, SELECTION, SUBJECT_LAYER, shared_controller
-
-ACTIONS = (
-    ("mam_select_subject", "Select Subject (Matting Anything)", SELECTION),
-    ("mam_matte_to_mask", "Matte to Transparency Mask", MASK),
-    ("mam_extract_subject", "Extract Subject to New Layer (Matting Anything)", SUBJECT_LAYER),
-)
+from .controller import shared_controller
+from .ui_text import ACTIONS
 
 
 class MamExtension(Extension):

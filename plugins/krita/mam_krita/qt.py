@@ -23,7 +23,8 @@ QCheckBox, QComboBox, QFormLayout = QtWidgets.QCheckBox, QtWidgets.QComboBox, Qt
 QHBoxLayout, QLabel, QLineEdit = QtWidgets.QHBoxLayout, QtWidgets.QLabel, QtWidgets.QLineEdit
 QMessageBox, QProgressBar, QPushButton = QtWidgets.QMessageBox, QtWidgets.QProgressBar, QtWidgets.QPushButton
 QVBoxLayout, QWidget = QtWidgets.QVBoxLayout, QtWidgets.QWidget
+QApplication = QtWidgets.QApplication
 
 __all__ = ["QT_MAJOR", "QObject", "QThread", "QTimer", "pyqtSignal", "QCheckBox", "QComboBox", "QFormLayout",
            "QHBoxLayout", "QLabel", "QLineEdit", "QMessageBox", "QProgressBar", "QPushButton", "QVBoxLayout",
-           "QWidget"]
+           "QWidget", "QApplication"]
