@@ -559,8 +559,13 @@ def install_action(window) -> None:
     """The checkable Select-menu entry (default shortcut Ctrl+Shift+K) that toggles the mode."""
     action = window.createAction(ACTION_ID, ACTION_TEXT, "select")
     action.setCheckable(True)
-    if action.shortcut().isEmpty():
-        action.setShortcut(QKeySequence(DEFAULT_SHORTCUT))
+
+    def default_shortcut() -> None:
+        """mam_krita.action (installed by Krita's plugin importer) gives the default shortcut; without it (a
+        plugin copied by hand) set it here, after Krita has applied the stored shortcuts."""
+        if action.shortcut().isEmpty():
+            action.setShortcut(QKeySequence(DEFAULT_SHORTCUT))
+    QTimer.singleShot(0, default_shortcut)
     mode = shared_click_mode()
     action.toggled.connect(mode.set_active)
 
