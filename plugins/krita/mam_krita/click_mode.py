@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Optional
+from typing import Any, Optional
 
 from krita import Krita
 
@@ -160,9 +160,12 @@ class ClickMode(QObject):
         self._supersede = Supersede()
         self._workers: set = set()
         self._pending: dict = {}         # request number -> {"click": perf_counter at the event}
-        self._doc = self._view = self._widget = self._overlay = None
-        self._canvas: Optional[Canvas] = None
-        self._settings = None
+        self._doc: Any = None
+        self._view: Any = None
+        self._widget: Any = None
+        self._overlay: Any = None
+        self._canvas: Any = None         # the Canvas the mode's requests send
+        self._settings: Any = None
         self._transform = Affine()
         self._view_timer = QTimer(self)
         self._view_timer.timeout.connect(self._poll_view)

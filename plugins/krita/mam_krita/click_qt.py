@@ -49,7 +49,7 @@ def key_name(key: int) -> str:
     return ""
 
 
-def qtransform(affine) -> "QTransform":
+def qtransform(affine):
     return QTransform(affine.m11, affine.m12, affine.m21, affine.m22, affine.dx, affine.dy)
 
 
