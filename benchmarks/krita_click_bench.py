@@ -41,7 +41,7 @@ def _median(values):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--clicks", type=int, default=6)
+    parser.add_argument("--clicks", type=int, default=5)
     parser.add_argument("--backend", choices=("tiny", "classic"), default="tiny")
     parser.add_argument("--sizes", nargs="+", default=list(SIZES), choices=list(SIZES))
     args = parser.parse_args()
@@ -64,7 +64,7 @@ def main() -> None:
                           "points": [list(spots[i % len(spots)]) for i in range(args.clicks)]})
         model = TINY_RANDOM_MODEL if args.backend == "tiny" else CLASSIC_BACKEND
         with running_daemon(model=model) as daemon:
-            config = {"endpoint": daemon.endpoint, "timeout_s": 600, "bench": cases}
+            config = {"endpoint": daemon.endpoint, "timeout_s": 180, "bench": cases}
             started = time.monotonic()
             results, out, home = run_click_driver(root, config, files, timeout_s=1500)
             elapsed = time.monotonic() - started

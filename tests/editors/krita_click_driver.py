@@ -159,7 +159,8 @@ class Run:
         docker.setVisible(True)
         from mam_krita.click_mode import shared_click_mode
         scheduler = shared_click_mode().scheduler
-        yield from wait_for(lambda: any(t.startswith("prepare ") for t in scheduler.log), 60,
+        seen = len([t for t in scheduler.log if t.startswith("prepare ")])
+        yield from wait_for(lambda: len([t for t in scheduler.log if t.startswith("prepare ")]) > seen, 60,
                             "the docker's prepare for the photo")
         yield from wait_for(self.daemon_idle, 120, "the daemon to finish the prepare")
         return list(scheduler.log)
@@ -261,6 +262,11 @@ class Run:
         for case in self.cfg["bench"]:
             self.mark(f"bench {case['name']}")
             doc = yield from self.open_photo(case["photo"])
+            from mam_krita.click_mode import find_canvas_widget
+            widget = find_canvas_widget(self.window)
+            canvas = self.window.activeView().canvas()    # the whole image on screen (its resolution is 72 dpi)
+            canvas.setZoomLevel(0.9 * min(widget.width() / doc.width(), widget.height() / doc.height()))
+            yield from pause(500)
             started = time.perf_counter()
             thumb = doc.thumbnail(24, 24)
             thumb_s = time.perf_counter() - started
@@ -271,7 +277,8 @@ class Run:
                 yield from self.wait_previews(i + 1, f"bench preview {i + 1}")
             bench[case["name"]] = {"stats": [dict(s) for s in mode.stats], "canvas_read_s": mode.canvas_read_s,
                                    "thumbnail_s": thumb_s, "thumb_null": thumb.isNull(), "prepare": prepare_log,
-                                   "size": [doc.width(), doc.height()]}
+                                   "size": [doc.width(), doc.height()], "zoom": canvas.zoomLevel(),
+                                   "points": [list(p) for p in mode.prompts.points]}
             self.focus_krita()
             xdotool("key", "Escape")
             yield from wait_for(lambda: not mode.active, 20, "Esc")
