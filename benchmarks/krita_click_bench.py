@@ -90,6 +90,7 @@ def main() -> None:
               f"{ms('paint_s'):7.1f}ms {1000 * hash_s[name]:6.0f}ms {ms('total_s'):7.0f}ms "
               f"{1000 * case['canvas_read_s']:9.0f}ms {1000 * case['thumbnail_s']:6.0f}ms  "
               f"{'yes' if first_encode else 'no'}")
+    print("thumb: one Document.thumbnail(24, 24), for reference: why the prepare scheduler does not poll it")
     print("editor-side overhead per click = editor + hash (goal < 150 ms at 8 MP)")
     for name in args.sizes:
         stats = results["bench"][name]["stats"]

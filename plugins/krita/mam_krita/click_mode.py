@@ -204,9 +204,7 @@ class ClickMode(QObject):
         try:
             settings = load_settings().validated()
             started = time.perf_counter()
-            key = canvas_key(doc, settings)
-            reuse = self.scheduler.canvas_for(key) if self.scheduler is not None else None
-            canvas = reuse if reuse is not None else read_click_canvas(doc, settings)
+            canvas = read_click_canvas(doc, settings)   # fresh: its digest matches the prepared one if unchanged
             self.canvas_read_s = time.perf_counter() - started
             transform = view_image_to_widget(view, doc)
         except Exception as exc:   # an unsupported colour space, a settings error: say so, stay out of the mode
@@ -469,8 +467,12 @@ class PrepareWorker(QThread):
 
 class PrepareScheduler(QObject):
     """While `owner` (the docker's widget) is visible: after the active image stayed the same for a quiet second,
-    read it once and send `prepare` for it, if the daemon's hello lists "prepare". The canvas read is kept so that
-    Click to select on the same image starts without reading it again."""
+    read it once and send `prepare` for it, if the daemon's hello lists "prepare".
+
+    "The same" is judged from cheap state only (document, size, active layer, endpoint, and the text of Krita's
+    Undo action, which names the last edit): `Document.thumbnail` renders the whole projection (775 ms at 8 MP),
+    too slow to poll. Repeated edits of one kind ("Undo Freehand Brush Stroke" twice) are not seen; the first
+    click after them then pays the encoder once, and its answer is still the edited image's."""
 
     prepared = pyqtSignal(str)
 
@@ -479,7 +481,6 @@ class PrepareScheduler(QObject):
         self._owner = owner
         self._debounce = PrepareDebounce(PREPARE_QUIET_S)
         self._worker: Optional[PrepareWorker] = None
-        self._canvas: Optional[tuple] = None      # (canvas key + thumbnail signature, Canvas)
         self.log: list = []
         self._timer = QTimer(self)
         self._timer.timeout.connect(self.tick)
@@ -487,28 +488,17 @@ class PrepareScheduler(QObject):
         shared_click_mode().scheduler = self
 
     def _signature(self):
-        """Which image would be sent, plus a small thumbnail so that edits count as a change; None: nothing."""
+        """Which image would be sent and the last edit's name; None: nothing to prepare now."""
         if not self._owner.isVisible() or shared_click_mode().active or shared_controller().running:
             return None
-        doc = Krita.instance().activeDocument()
+        k = Krita.instance()
+        doc = k.activeDocument()
         if doc is None:
             return None
         settings = load_settings()
-        thumb = doc.thumbnail(24, 24)
-        pixels = bytes(thumb.constBits().asstring(thumb.sizeInBytes())) if not thumb.isNull() else b""
-        return (canvas_key(doc, settings), settings.endpoint, pixels)
-
-    def canvas_for(self, key):
-        """The canvas read for the last prepare if it is still the image `key` names unchanged, else None."""
-        if self._canvas is None:
-            return None
-        signature, canvas = self._canvas
-        doc = Krita.instance().activeDocument()
-        if doc is None or signature[0] != key:
-            return None
-        thumb = doc.thumbnail(24, 24)
-        pixels = bytes(thumb.constBits().asstring(thumb.sizeInBytes())) if not thumb.isNull() else b""
-        return canvas if signature[2] == pixels else None
+        undo = k.action("edit_undo")
+        last_edit = (undo.text(), undo.isEnabled()) if undo is not None else None
+        return (canvas_key(doc, settings), settings.endpoint, last_edit, doc.modified())
 
     def tick(self) -> None:
         if self._worker is not None:
@@ -530,7 +520,6 @@ class PrepareScheduler(QObject):
             except Exception as exc:   # unsupported colour space and such: no head start, no message
                 self.log.append(f"not prepared: {exc}")
                 return
-            self._canvas = (signature, canvas)
         elif isinstance(features, list):
             return                      # this daemon has no prepare
         # else: not connected yet: ask hello first (the worker), prepare on a later tick
