@@ -18,7 +18,7 @@ def test_zip_layout_matches_krita_importer_rules(tmp_path):
     assert f"{library}/" in names and f"{library}/__init__.py" in names     # directory entry + package
     assert "mam_krita/mam_client/" in names and "mam_krita/mam_client/client.py" in names
     assert not [n for n in names if n.endswith(".pyc") or "__pycache__" in n]
-    assert not [n for n in names if not (n == "mam_krita.desktop" or n.startswith("mam_krita/"))]
+    assert not [n for n in names if not (n in ("mam_krita.desktop", "mam_krita.action") or n.startswith("mam_krita/"))]
 
 
 def test_zip_is_reproducible(tmp_path):

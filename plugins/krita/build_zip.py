@@ -28,7 +28,8 @@ def _files(folder: Path) -> list[Path]:
 
 def plan() -> list[tuple[str, Path | None]]:
     """(name in zip, source file or None for a directory entry), directories before their files."""
-    entries: list[tuple[str, Path | None]] = [(f"{PACKAGE}.desktop", HERE / f"{PACKAGE}.desktop")]
+    entries: list[tuple[str, Path | None]] = [(f"{PACKAGE}.desktop", HERE / f"{PACKAGE}.desktop"),
+                                              (f"{PACKAGE}.action", HERE / f"{PACKAGE}.action")]   # shortcuts
     for source, prefix in ((HERE / PACKAGE, PACKAGE), (CLIENT, f"{PACKAGE}/mam_client")):
         if not (source / "__init__.py").is_file():
             raise FileNotFoundError(f"{source} is not a Python package (no __init__.py)")

@@ -53,7 +53,8 @@ sys.path.insert(0, plugin_dir)
 import mam_krita  # noqa: E402, F401  (registers the extension and the docker factory, as in Krita)
 
 names = ["apply", "canvas", "controller", "cutout", "daemon_info", "docker", "document_prompt", "extension",
-         "pixel_formats", "prompts", "qt", "settings", "text_prompt", "ui_text", "worker"]
+         "pixel_formats", "prompts", "qt", "settings", "text_prompt", "ui_text", "worker", "click_docker",
+         "click_geometry", "click_mode", "click_overlay", "click_qt", "click_session"]
 modules = {n: importlib.import_module(f"mam_krita.{n}") for n in names}
 docker = _instance.factories[0].cls()
 seen = []

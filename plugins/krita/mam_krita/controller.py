@@ -66,10 +66,12 @@ class MatteController(QObject):
     def running(self) -> bool:
         return self._worker is not None
 
-    def start(self, target: str, doc=None, settings: Optional[Settings] = None, text: Optional[str] = None) -> bool:
+    def start(self, target: str, doc=None, settings: Optional[Settings] = None, text: Optional[str] = None,
+              prompt=None) -> bool:
         """Begin a matte of `doc` (default: the active document) into `target`; False if refused.
         `text` (the docker's "Select" field) finds the subject by name; the settings' all_instances then mattes
-        every instance found."""
+        every instance found. `prompt` (a CanvasPrompt, e.g. Click to select's points) replaces the one read from
+        the document's selection."""
         if self.running:
             self.status.emit("A matte is already running; cancel it first.")
             return False
@@ -86,7 +88,7 @@ class MatteController(QObject):
                 return self._refuse("Select the layer that should get the transparency mask.")
             if target == SUBJECT_LAYER:   # the new layer takes the document's colour space: refuse early
                 wire_format_for(doc.colorModel(), doc.colorDepth())
-            prompt = collect_prompt(doc, settings.refine_selection, clean_text(text))
+            prompt = prompt or collect_prompt(doc, settings.refine_selection, clean_text(text))
             canvas = read_canvas(doc, layer, source)
         except (PromptError, UnsupportedColorSpace, SettingsError, ValueError) as exc:
             return self._refuse(str(exc))

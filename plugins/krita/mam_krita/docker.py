@@ -5,6 +5,7 @@ import subprocess
 
 from krita import DockWidget, Krita
 
+from .click_docker import ClickControls
 from .controller import MASK, SELECTION, SUBJECT_LAYER, TITLE, load_settings, shared_controller
 from .daemon_info import GUIDANCE_LABELS, GUIDANCE_TOOLTIP, REFINE_EDGES_LABEL, refine_edges_control, summary
 from .qt import (
@@ -108,6 +109,7 @@ class MamDocker(DockWidget):
         buttons.addWidget(self._mask)
         buttons.addWidget(self._extract)
         layout.addLayout(buttons)
+        layout.addWidget(ClickControls(root))      # Click to select (issue 11)
         row = QHBoxLayout()
         self._progress = QProgressBar()
         self._progress.setRange(0, 100)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from krita import Extension
 
+from .click_mode import install_action
 from .controller import shared_controller
 from .ui_text import ACTIONS
 
@@ -15,3 +16,4 @@ class MamExtension(Extension):
         for action_id, text, target in ACTIONS:
             action = window.createAction(action_id, text, "select")
             action.triggered.connect(lambda _checked=False, t=target: shared_controller().start(t))
+        install_action(window)      # Click to select (issue 11)
