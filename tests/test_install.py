@@ -86,6 +86,8 @@ def test_install_lands_where_the_editors_load_and_uninstall_restores_the_home_by
         (installer.plugin_sources() / "krita" / "mam_krita.desktop").read_text()
     assert (pykrita / "mam_krita" / "__init__.py").is_file() and (pykrita / "mam_krita" / "qt.py").is_file()
     assert (pykrita / "mam_krita" / "mam_client" / "__init__.py").is_file()
+    action = home / ".local" / "share" / "krita" / "actions" / "mam_krita.action"   # Ctrl+Shift+K, as a zip import
+    assert action.read_text() == (installer.plugin_sources() / "krita" / "mam_krita.action").read_text()
     plug_in = home / ".config" / "GIMP" / "3.2" / "plug-ins" / "mam_gimp"
     assert os.access(plug_in / "mam_gimp.py", os.X_OK) and (plug_in / "mam_client" / "zmtp.py").is_file()
     assert not (home / ".config" / "GIMP" / "3.0").exists()          # a profile was found: only that one

@@ -52,6 +52,7 @@ def plugin_sources() -> Path:
     """The plugins/ folder of the checkout this package runs from (setup.sh installs it in editable mode)."""
     plugins = Path(__file__).resolve().parents[2] / "plugins"
     for needed in ("mam_client/__init__.py", "krita/mam_krita/__init__.py", "krita/mam_krita.desktop",
+                   "krita/mam_krita.action",
                    "gimp/mam_gimp/mam_gimp.py"):
         if not (plugins / needed).is_file():
             raise InstallError(f"the plugin sources are not next to this mam_server ({plugins / needed} is "
@@ -129,7 +130,9 @@ class Installer:
                          "daemon_log": str(self.loc.daemon_log)}
         if self.krita:
             steps.append(Step(f"Krita: copy the plugin into {self.loc.pykrita / KRITA_PLUGIN} (+ "
-                              f"{KRITA_PLUGIN}.desktop)", lambda: self._krita_plugin(src, plugin_record)))
+                              f"{KRITA_PLUGIN}.desktop, and {KRITA_PLUGIN}.action into "
+                              f"{self.loc.krita_resources / 'actions'})",
+                              lambda: self._krita_plugin(src, plugin_record)))
             steps.append(Step(f"Krita: enable it in {self.loc.kritarc} ([python] enable_{KRITA_PLUGIN}=true) and set "
                               f"[{KRITA_PLUGIN}] server_command={krita_command(self.argv)}", self._kritarc))
         for version in self.gimp_versions:
@@ -206,6 +209,11 @@ class Installer:
         desktop = self.loc.pykrita / f"{KRITA_PLUGIN}.desktop"
         kritarc.write_whole(desktop, (src / "krita" / f"{KRITA_PLUGIN}.desktop").read_text())
         self._made(desktop)
+        actions = self.loc.krita_resources / "actions"   # default shortcuts (Click to select: Ctrl+Shift+K), where
+        self._mkdirs(actions)                             # Krita's own plugin importer puts a zip's .action file
+        action = actions / f"{KRITA_PLUGIN}.action"
+        kritarc.write_whole(action, (src / "krita" / f"{KRITA_PLUGIN}.action").read_text())
+        self._made(action)
         self.record.krita = str(self.loc.pykrita / KRITA_PLUGIN)
         self._save()
 
