@@ -63,6 +63,22 @@ def test_real_photo_round_trip_is_identical_in_both_transports(daemon, photo):
     assert not outside.any()  # the crop holds every non-zero alpha
 
 
+def test_a_canvas_edited_in_place_is_hashed_again(daemon, photo):
+    """The client skips re-hashing only the very same immutable `bytes`; a bytearray changed in place between two
+    clicks is a new canvas (new digest, pixels sent again), and a new bytes object with old content is recognised."""
+    width, height, pixels, box = photo
+    with MamClient(daemon.endpoint, pure_python=True) as client:
+        same = [client.matte(width, height, "RGBA8", pixels, box=box) for _ in range(2)]
+        canvas = bytearray(pixels)
+        before = client.matte(width, height, "RGBA8", canvas, box=box)
+        canvas[: width * 4 * 10] = bytes(width * 4 * 10)          # ten rows painted black in place
+        after = client.matte(width, height, "RGBA8", canvas, box=box)
+        copy = client.matte(width, height, "RGBA8", bytes(pixels), box=box)
+    assert same[0].digest == same[1].digest == before.digest == copy.digest and not same[1].sent_pixels
+    assert not before.sent_pixels and not copy.sent_pixels
+    assert after.digest != before.digest and after.sent_pixels
+
+
 def test_copied_package_runs_on_the_standard_library_alone(daemon, tmp_path: Path):
     """What an editor does: copy the folder, import it from a Python without site-packages."""
     shutil.copytree(CLIENT_PACKAGE, tmp_path / "mam_client")
