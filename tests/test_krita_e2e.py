@@ -526,11 +526,12 @@ def test_nothing_found_is_a_line_in_the_docker_and_changes_nothing(session, text
 
 # --- issue 11: what Krita shows -------------------------------------------------------------------------------------
 
-def test_the_three_menu_entries_name_the_plugin_alike(session):
+def test_the_menu_entries_name_the_plugin_alike(session):
     assert session[0]["select_menu_texts"] == {
         "mam_select_subject": "Select Subject (Matting Anything)",
         "mam_matte_to_mask": "Matte to Transparency Mask (Matting Anything)",
-        "mam_extract_subject": "Extract Subject to New Layer (Matting Anything)"}
+        "mam_extract_subject": "Extract Subject to New Layer (Matting Anything)",
+        "mam_click_select": "Click to Select (Matting Anything)"}
 
 
 def test_the_progress_bar_is_busy_while_encoding_and_full_when_done(session):
