@@ -76,6 +76,8 @@ METHODS: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
     "classic-fast": _classic("cf", "fast"),
     # issue 14: one colour guided filter of the mask inside the band (no linear system).
     "classic-guided": _classic("cf", "guided"),
+    # issue 14: the locate pass at half resolution decides where the guided filter's input follows it.
+    "classic-hybrid": _classic("cf", "hybrid"),
 }
 
 

@@ -33,10 +33,10 @@ def test_fast_matches_the_two_pass_method_on_the_edge_band_of_a_real_photo():
 
 def test_fast_is_deterministic_across_threads_and_calls(monkeypatch):
     image, mask, _ = gt05_edge_crop()
-    first = refine_classic.refine(image, mask, band=10, tile=64).alpha
-    again = refine_classic.refine(image, mask, band=10, tile=64).alpha
+    first = refine_classic.refine(image, mask, band=10, tile=64, method="fast").alpha
+    again = refine_classic.refine(image, mask, band=10, tile=64, method="fast").alpha
     monkeypatch.setattr(refine_classic, "_workers", lambda: 1)
-    single = refine_classic.refine(image, mask, band=10, tile=64).alpha
+    single = refine_classic.refine(image, mask, band=10, tile=64, method="fast").alpha
     assert np.array_equal(first, again) and np.array_equal(first, single)
 
 
@@ -47,8 +47,8 @@ def test_guard_keeps_the_input_where_the_two_sides_have_the_same_colours():
     image = np.clip(rng.normal(120, 25, (128, 128, 3)), 0, 255).astype(np.uint8)
     yy, xx = np.mgrid[:128, :128]
     mask = np.hypot(yy - 64, xx - 64) < 36
-    unguarded = refine_classic.refine(image, mask, band=6, guard=0.0).alpha
-    guarded = refine_classic.refine(image, mask, band=6, guard=1.0).alpha
+    unguarded = refine_classic.refine(image, mask, band=6, guard=0.0, method="fast").alpha
+    guarded = refine_classic.refine(image, mask, band=6, guard=1.0, method="fast").alpha
     assert np.abs(unguarded - mask).max() > 0.05  # the solve alone does move alpha here
     assert np.abs(guarded - mask).max() < 1e-6
 
@@ -60,7 +60,7 @@ def test_guard_lets_a_clear_edge_through():
     image = np.clip(alpha[..., None] * fg + (1 - alpha[..., None]) * bg, 0, 255).astype(np.uint8)
     k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (7, 7))
     mask = cv2.dilate((alpha > 0.5).astype(np.uint8), k).astype(bool)
-    r = refine_classic.refine(image, mask, band=8, guard=1.0)
+    r = refine_classic.refine(image, mask, band=8, guard=1.0, method="fast")
     assert metrics.sad(r.alpha, alpha) < 0.5 * metrics.sad(mask, alpha)
 
 
@@ -88,7 +88,7 @@ mask = (yy - 2000) ** 2 + (xx - 2000) ** 2 < 1500 ** 2
 rng = np.random.default_rng(0)
 image = np.where(mask[..., None], np.uint8(190), np.uint8(50)) + rng.integers(0, 20, (h, w, 3), dtype=np.uint8)
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-out = r.refine(image, mask, band=3)
+out = r.refine(image, mask, band=3, method="fast")
 after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 assert out.notes == [], out.notes
 print((after - before) / 1024, image.nbytes / 2**20)
