@@ -12,10 +12,11 @@ smearing alpha across low-contrast regions.
 A tile whose solver fails or does not converge keeps the previous alpha, and the result's notes say so.
 
 Methods (issue 14): "twopass" is the original implementation, kept selectable so old and new can be measured side
-by side; "fast" (the default before "hybrid") solves the same energy in larger tiles on a thread pool (pymatting's kernels release
-the GIL), warm-starts the well-conditioned sharpen pass with a cheaper preconditioner, solves the locate pass at
-half resolution when the band is wide (large canvases), and ends with a guard that keeps the input where the
-band's local colour models of foreground and background overlap (there the Laplacian has nothing to go by).
+by side; "fast" (the default before "hybrid") solves the same energy in larger tiles on a thread pool (pymatting's
+kernels release the GIL), warm-starts the well-conditioned sharpen pass with a cheaper preconditioner, solves the
+locate pass at half resolution when the band is wide (large canvases), and ends with a guard that keeps the input
+where the band's local colour models of foreground and background overlap (there the Laplacian has nothing to go
+by).
 "guided" (issue 14, selectable, not the default) replaces both closed-form passes by one colour guided filter (He et
 al.: the local-affine model of closed-form matting fitted in one step with box filters, O(N), no linear system) of
 the input alpha inside the band: 13–16× faster, better than "twopass" on masks whose edge is in the right place,
