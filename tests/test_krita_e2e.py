@@ -18,6 +18,7 @@ import shutil
 import signal
 import subprocess
 import uuid
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -58,6 +59,31 @@ pytestmark = [pytest.mark.editors, pytest.mark.timeout(1800)]
 def editors_root(request) -> Path:
     """Each root of the editor matrix in turn: Krita 5.2.9 (trixie) and Krita 5.3.x (sid)."""
     return editors_root_or_skip("Krita", request.param)
+
+
+@contextmanager
+def _weights_dir(folder: Path):
+    """MAM_WEIGHTS_DIR for the daemons started inside (they keep it); the old value afterwards."""
+    saved = os.environ.get("MAM_WEIGHTS_DIR")
+    os.environ["MAM_WEIGHTS_DIR"] = str(folder)
+    try:
+        yield
+    finally:
+        if saved is None:
+            del os.environ["MAM_WEIGHTS_DIR"]
+        else:
+            os.environ["MAM_WEIGHTS_DIR"] = saved
+
+
+@pytest.fixture(scope="module")
+def daemon(editors_root, tmp_path_factory):
+    """A fresh tiny-model daemon per Krita release (not conftest's one per module): each session's first request on
+    a photo must find no embedding cached by the other release's session (the progress bar's encoding stage). Its
+    weights folder is empty, so it offers no text prompts."""
+    with ExitStack() as stack:
+        with _weights_dir(tmp_path_factory.mktemp("no-detector")):
+            d = stack.enter_context(running_daemon())
+        yield d
 
 
 @pytest.fixture(scope="module")
@@ -143,16 +169,10 @@ def text_daemon(tmp_path_factory):
     as real files in its weights folder (MAM_WEIGHTS_DIR), as tests/test_text_prompts.py starts it."""
     folder = tmp_path_factory.mktemp("weights")
     build_tiny_detector(folder / "grounding-dino-tiny")
-    saved = os.environ.get("MAM_WEIGHTS_DIR")
-    os.environ["MAM_WEIGHTS_DIR"] = str(folder)
-    try:
-        with running_daemon("--backend", "sam") as d:
-            yield d
-    finally:
-        if saved is None:
-            del os.environ["MAM_WEIGHTS_DIR"]
-        else:
-            os.environ["MAM_WEIGHTS_DIR"] = saved
+    with ExitStack() as stack:
+        with _weights_dir(folder):
+            d = stack.enter_context(running_daemon("--backend", "sam"))
+        yield d
 
 
 @pytest.fixture(scope="module")

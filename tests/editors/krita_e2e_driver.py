@@ -146,6 +146,10 @@ class Run:
         self.results["dockers"] = [d.objectName() for d in self.k.dockers()]
         self.results["docker_id"] = DOCKER_ID
         docker = self.docker()
+        # this session checks requests that encode (the progress bar's encoding stage): the docker's prepare
+        # scheduler would encode each photo ahead of them (Click to select's e2e test covers prepare)
+        from mam_krita.click_mode import shared_click_mode
+        shared_click_mode().scheduler.stop()
         yield from wait_for(lambda: any("connected" in t for t in self.status_line()), 60,
                             "the docker's daemon status")
         self.results["docker_status"] = self.status_line()

@@ -487,6 +487,10 @@ class PrepareScheduler(QObject):
         self._timer.start(PREPARE_POLL_MS)
         shared_click_mode().scheduler = self
 
+    def stop(self) -> None:
+        """Send no more prepares from this docker (its timer stops; a prepare in flight still finishes)."""
+        self._timer.stop()
+
     def _signature(self):
         """Which image would be sent and the last edit's name; None: nothing to prepare now."""
         if not self._owner.isVisible() or shared_click_mode().active or shared_controller().running:
