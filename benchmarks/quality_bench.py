@@ -251,7 +251,7 @@ def bench_crossval(args: argparse.Namespace) -> None:
         for variant in variants:
             mask = coarse_masks.coarse_mask(gt, variant, seed=i)
             a = mask.astype(np.float32)
-            r = refine_classic.refine(image, mask, method="fast", guard=0.0)
+            r = refine_classic.refine(image, mask, method=args.method, guard=0.0)
             sep = refine_classic.colour_separation(image, a, r.band)
             sads = [metrics.sad(refine_classic.apply_guard(a, r.alpha, sep, t), gt) for t in GUARD_CANDIDATES]
             table[name, variant] = (metrics.sad(mask, gt), sads)
@@ -259,7 +259,8 @@ def bench_crossval(args: argparse.Namespace) -> None:
                   + ", ".join(f"t={t:g} {v:.2f}" for t, v in zip(GUARD_CANDIDATES, sads)), file=sys.stderr, flush=True)
     names = [n for n, _, _ in images]
     halves = (names[0::2], names[1::2])
-    print(f"# crossval: {len(images)} photos, variants {', '.join(variants)}, guard thresholds {GUARD_CANDIDATES}")
+    print(f"# crossval: method {args.method}, {len(images)} photos, variants {', '.join(variants)}, guard thresholds "
+          f"{GUARD_CANDIDATES}")
     for fold, (tune, held) in enumerate((halves, halves[::-1]), 1):
         scores = [float(np.mean([table[n, v][1][k] / table[n, v][0] for n in tune for v in variants]))
                   for k in range(len(GUARD_CANDIDATES))]
@@ -350,6 +351,7 @@ def main(argv: list[str] | None = None) -> None:
     p = sub.add_parser("crossval", help="the guard's threshold by two-fold cross-validation, per-photo results")
     p.add_argument("--images", nargs="*")
     p.add_argument("--variants", nargs="*", choices=coarse_masks.VARIANTS)
+    p.add_argument("--method", default=refine_classic.DEFAULT_METHOD, choices=refine_classic.METHODS)
     p.set_defaults(fn=bench_crossval)
     p = sub.add_parser("firstcall", help="first refinement in fresh processes (JIT compile, cache, warm_up)")
     p.set_defaults(fn=bench_firstcall)
