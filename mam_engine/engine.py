@@ -60,29 +60,26 @@ class MattingEngine:
     @property
     def can_prepare(self) -> bool:
         """The backend has an image embedding to compute ahead of the first prompt (not the classic one)."""
-        return getattr(self.pipeline, "predictor", None) is not None
+        return self.pipeline.has_encoder
 
     def prepare(self, image: np.ndarray, on_progress: ProgressCallback | None = None,
                 image_key: str | None = None) -> dict[str, float] | None:
         """Encode `image` into the embedding cache, so its first prompt costs only the decoder, M2M and fusion.
 
         Returns the stage timings (`{}` when the embedding was cached already), or None for a backend without an
-        embedding (`can_prepare` False). The encoder is one call: `on_progress` may stop the work before it, not
-        inside it.
+        embedding (classic). The encoder is one call: `on_progress` may stop the work before it, not inside it.
         """
         check_image_array(image)
-        predictor = getattr(self.pipeline, "predictor", None)
-        if predictor is None:
+        if not self.can_prepare:
             return None
         key = image_key or image_digest(image)
         report = on_progress or (lambda stage, fraction: None)
         with self._lock:
-            if predictor.cached(image, key) is not None:
+            if self.pipeline.has_embedding(key):
                 return {}
             report("encode", 0.0)
             t0 = time.perf_counter()
-            predictor.set_image(image, key)
-            predictor.synchronize()
+            self.pipeline.encode_ahead(image, key)
             encode = time.perf_counter() - t0
         report("done", 1.0)
         return {"encode": encode}

@@ -41,6 +41,22 @@ def test_second_prompt_reuses_the_embedding(tiny_engine, truck):
         handle.remove()
 
 
+def test_prepare_encodes_once_ahead_of_the_first_prompt(truck):
+    engine = MattingEngine(model_type="tiny", random_weights_seed=0, device="cpu")
+    calls, handle = _count_encoder_calls(engine)
+    try:
+        stages: list[str] = []
+        first = engine.prepare(truck, on_progress=lambda stage, fraction: stages.append(stage))
+        again = engine.prepare(truck)
+        r = engine.matte(truck, box=TRUCK_BOX)
+    finally:
+        handle.remove()
+    assert engine.can_prepare and set(first) == {"encode"} and first["encode"] > 0 and again == {}
+    assert stages == ["encode", "done"] and len(calls) == 1 and "encode" not in r.timings
+    classic = MattingEngine(backend="classic")
+    assert not classic.can_prepare and classic.prepare(truck) is None
+
+
 def test_lru_is_bounded_in_bytes():
     engine = MattingEngine(model_type="tiny", random_weights_seed=0, device="cpu", cache_bytes=20 * 2**20)
     images = [np.full((64, 64, 3), v, np.uint8) for v in (10, 20)]

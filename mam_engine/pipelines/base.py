@@ -98,6 +98,7 @@ class Pipeline(ABC):
     name: ClassVar[str]
     mode: ClassVar[str]  # one line an editor can show, so the artist knows which kind of matte to expect
     always_refines: ClassVar[bool] = False
+    has_encoder: ClassVar[bool] = False   # an image embedding that `encode_ahead` can compute before a prompt
 
     def __init__(self, settings: EngineSettings) -> None:
         self.check_settings(settings)
@@ -114,6 +115,11 @@ class Pipeline(ABC):
 
     def has_embedding(self, key: str) -> bool:
         return False
+
+    def encode_ahead(self, image: np.ndarray, key: str) -> None:
+        """Put the image's embedding in the cache before its first prompt (a daemon's `prepare`); only pipelines
+        with `has_encoder` have one to compute."""
+        raise NotImplementedError(f"the {self.name} pipeline has no image embedding to compute ahead")
 
     @abstractmethod
     def segment(self, image: np.ndarray, key: str | None, prompt: Prompt, report: ProgressCallback) -> Segmentation:

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
 class SamPipeline(Pipeline):
     name = "sam"
+    has_encoder = True
     mode = "SAM (Segment Anything mask, no Mask-to-Matte)"
 
     @classmethod
@@ -70,6 +71,9 @@ class SamPipeline(Pipeline):
 
     def has_embedding(self, key: str) -> bool:
         return key in self.predictor.cache
+
+    def encode_ahead(self, image: np.ndarray, key: str) -> None:
+        self._synced(self.predictor.set_image, image, key)
 
     def segment(self, image: np.ndarray, key: str | None, prompt: Prompt, report: ProgressCallback) -> Segmentation:
         p = self.predictor
