@@ -1,12 +1,8 @@
 """The "guided" classic refinement (issue 14): one colour guided filter of the mask inside the band. Its tolerance to
 the two-pass closed-form method on a real photo's edge band, equality with an untiled filter, determinism, the
-fall-back on a tile whose output is not finite, and bounded memory on a large canvas (measured, not timed)."""
-import subprocess
-import sys
-from pathlib import Path
+fall-back on a tile whose output is not finite (its bounded memory: tests/test_classic_fast.py)."""
 
 import numpy as np
-import pytest
 
 from mam_engine.classic import refine as refine_classic
 from mam_engine.evaluation import metrics
@@ -72,30 +68,3 @@ def test_guided_falls_back_to_the_input_when_a_tile_is_not_finite(monkeypatch):
     band = refine_classic.make_trimap(a, 10) == 0.5
     assert not np.array_equal(r.alpha[100:, 100:][band[100:, 100:]], a[100:, 100:][band[100:, 100:]])
     assert r.notes and "kept the previous alpha on 1 of 4 tiles" in r.notes[0]
-
-
-_MEMORY = """
-import resource, numpy as np
-from mam_engine.classic import refine as r
-h, w = 4000, 4000
-yy, xx = np.ogrid[:h, :w]
-mask = (yy - 2000) ** 2 + (xx - 2000) ** 2 < 1500 ** 2
-rng = np.random.default_rng(0)
-image = np.where(mask[..., None], np.uint8(190), np.uint8(50)) + rng.integers(0, 20, (h, w, 3), dtype=np.uint8)
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-out = r.refine(image, mask, band=3, method="guided")
-after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-assert out.notes == [], out.notes
-print((after - before) / 1024, image.nbytes / 2**20)
-"""
-
-
-def test_guided_memory_on_a_16_mp_canvas_is_a_few_canvas_planes():
-    """Peak memory growth measured (not timed) on a 16-MP canvas: the filter runs per 512-px tile, so only the
-    trimap/distance maps scale with the canvas: 192 MiB of growth measured on this canvas (2026-12-03, 3 float32
-    planes). Bound: 6 planes, a regression guard (one untiled filter holds ~20 planes: guide, 6 products, a, b)."""
-    root = Path(__file__).resolve().parents[1]
-    out = subprocess.run([sys.executable, "-c", _MEMORY], cwd=root, capture_output=True, text=True, check=True)
-    grown, rgb = (float(v) for v in out.stdout.split())
-    assert rgb == pytest.approx(45.8, abs=0.1)
-    assert grown < 6 * 64
