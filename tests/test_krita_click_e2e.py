@@ -9,26 +9,18 @@ then holds against a direct request to the same daemon for the same points, made
 from __future__ import annotations
 
 import hashlib
-import json
-import os
 import shutil
-import signal
-import subprocess
-import uuid
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from plugins.krita.build_zip import build
 from support.daemon_harness import WireClient, alpha_array
-from support.editor_chroot import editors_root_or_skip, ground_truth_photo, mounted_proc, virtual_display
+from support.editor_chroot import editors_root_or_skip, ground_truth_photo
+from support.krita_session import run_krita
 
 ROOT = Path(__file__).resolve().parents[1]
 DRIVER = ROOT / "tests" / "editors" / "krita_click_driver.py"
-KRITA_IMPORTER = "/usr/share/krita/pykrita/plugin_importer/plugin_importer.py"
-RUN_IMPORTER = ("import builtins, runpy, sys; builtins.i18n = lambda text, *args: text; sys.argv = sys.argv[1:]; "
-                "runpy.run_path(sys.argv[0], run_name='__main__')")
 MASK_NAME = "Matte (Matting Anything)"
 KRITA_TIMEOUT_S = 400
 
@@ -36,58 +28,9 @@ pytestmark = [pytest.mark.editors, pytest.mark.timeout(1200)]
 
 
 def run_click_driver(root: Path, config: dict, files: dict[str, Path], timeout_s: int = KRITA_TIMEOUT_S) -> tuple:
-    """One Krita GUI session in `root` with a fresh profile, the plugin zip and the click driver; `files` are
-    copied into the session folder (config values may name them as {dir}/NAME). Returns (results, out folder,
+    """One Krita GUI session with the click driver (support.krita_session.run_krita): (results, out folder,
     session folder to remove)."""
-    home_in_root = Path("/tmp") / f"mam-krita-click-{uuid.uuid4().hex[:8]}"
-    home = root / home_in_root.relative_to("/")
-    try:
-        out = home / "out"
-        out.mkdir(parents=True)
-        resources = home / ".local" / "share" / "krita"
-        resources.mkdir(parents=True)
-        build(home / "mam_krita.zip")
-        pykrita = resources / "pykrita"
-        (pykrita / "mam_krita_click").mkdir(parents=True)
-        shutil.copy(DRIVER, pykrita / "mam_krita_click" / "__init__.py")
-        (pykrita / "mam_krita_click.desktop").write_text(
-            "[Desktop Entry]\nType=Service\nServiceTypes=Krita/PythonPlugin\nX-KDE-Library=mam_krita_click\n"
-            "X-Python-2-Compatible=false\nName=MAM click driver\nComment=test driver\n")
-        (home / ".config").mkdir()
-        (home / ".config" / "kritarc").write_text(
-            "[python]\nenable_mam_krita=true\nenable_mam_krita_click=true\n\n"
-            f"[mam_krita]\nendpoint={config['endpoint']}\n")
-        for name, source in files.items():
-            shutil.copy(source, home / name)
-        config = json.loads(json.dumps(config).replace("{dir}", str(home_in_root)))
-        config["out"] = str(home_in_root / "out")
-        (home / "config.json").write_text(json.dumps(config))
-        with mounted_proc(root):
-            installed = subprocess.run(["chroot", str(root), "python3", "-c", RUN_IMPORTER, KRITA_IMPORTER,
-                                        str(home_in_root / "mam_krita.zip"),
-                                        str(home_in_root / ".local/share/krita")], capture_output=True, text=True)
-            assert installed.returncode == 0, installed.stdout + installed.stderr
-            with virtual_display(root) as display:
-                (home / "tmp").mkdir()
-                krita = subprocess.Popen(["chroot", str(root), "env", f"HOME={home_in_root}",
-                                          f"TMPDIR={home_in_root / 'tmp'}", f"DISPLAY={display}",
-                                          f"MAM_KRITA_CLICK={home_in_root / 'config.json'}", "krita", "--nosplash"],
-                                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                         start_new_session=True)
-                try:
-                    log, _ = krita.communicate(timeout=timeout_s)
-                except subprocess.TimeoutExpired:
-                    os.killpg(krita.pid, signal.SIGKILL)
-                    log, _ = krita.communicate()
-        results_path = out / "results.json"
-        stages = (out / "stage.log").read_text().splitlines() if (out / "stage.log").exists() else ["(none)"]
-        assert results_path.exists(), f"the click driver did not finish during {stages[-1]!r}:\n{log[-6000:]}"
-        results = json.loads(results_path.read_text())
-        assert "error" not in results, results["error"] + "\n" + log[-4000:]
-        return results, out, home
-    except BaseException:
-        shutil.rmtree(home, ignore_errors=True)
-        raise
+    return run_krita(root, DRIVER, "mam_krita_click", "MAM_KRITA_CLICK", config, files, timeout_s)
 
 
 @pytest.fixture(scope="module")

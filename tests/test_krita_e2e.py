@@ -12,12 +12,8 @@ checks it against a direct request to the same daemon made with the harness's ow
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import shutil
-import signal
-import subprocess
-import uuid
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
@@ -25,24 +21,17 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from plugins.krita.build_zip import build
 from support.daemon_harness import WireClient, alpha_array, free_port, refined_and_plain_alphas, running_daemon
 from support.editor_chroot import (
     SUITES,
     editors_root_or_skip,
     ground_truth_photo,
-    mounted_proc,
-    virtual_display,
 )
+from support.krita_session import run_krita
 from support.tiny_detector import build_tiny_detector
 
 ROOT = Path(__file__).resolve().parents[1]
 DRIVER = ROOT / "tests" / "editors" / "krita_e2e_driver.py"
-KRITA_IMPORTER = "/usr/share/krita/pykrita/plugin_importer/plugin_importer.py"
-# Krita's importer run as its own command line (plugin_importer.py ZIP DEST). Since 5.3 it imports i18n from
-# builtins, which Krita's embedded Python provides: given here as the identity, the untranslated text.
-RUN_IMPORTER = ("import builtins, runpy, sys; builtins.i18n = lambda text, *args: text; sys.argv = sys.argv[1:]; "
-                "runpy.run_path(sys.argv[0], run_name='__main__')")
 PHOTO = "GT01"
 DEPTHS = ("U8", "U16", "F16", "F32")
 KRITA_TIMEOUT_S = 400
@@ -98,68 +87,17 @@ def photo() -> dict:
             "small": small, "small_box": [w // 4, h // 5, 3 * w // 4, 4 * h // 5]}
 
 
-def _krita_session(root: Path, endpoint: str, classic_endpoint: str, photo: dict, extra: dict) -> tuple[dict, Path]:
-    """One Krita GUI session in the root with a fresh profile; returns the driver's results and dump
-    folder (inside the root's /tmp; removed here if the session fails, else by the fixture)."""
-    home_in_root = Path("/tmp") / f"mam-krita-e2e-{uuid.uuid4().hex[:8]}"
-    home = root / home_in_root.relative_to("/")
-    try:
-        return _run_krita(root, home, home_in_root, endpoint, classic_endpoint, photo, extra)
-    except BaseException:
-        shutil.rmtree(home, ignore_errors=True)
-        raise
-
-
-def _run_krita(root: Path, home: Path, home_in_root: Path, endpoint: str, classic_endpoint: str,
-               photo: dict, extra: dict) -> tuple[dict, Path]:
-    out = home / "out"
-    out.mkdir(parents=True)
-    resources = home / ".local" / "share" / "krita"
-    resources.mkdir(parents=True)
-    build(home / "mam_krita.zip")
-    pykrita = resources / "pykrita"
-    (pykrita / "mam_krita_e2e").mkdir(parents=True)
-    shutil.copy(DRIVER, pykrita / "mam_krita_e2e" / "__init__.py")
-    (pykrita / "mam_krita_e2e.desktop").write_text(
-        "[Desktop Entry]\nType=Service\nServiceTypes=Krita/PythonPlugin\nX-KDE-Library=mam_krita_e2e\n"
-        "X-Python-2-Compatible=false\nName=MAM e2e driver\nComment=test driver\n")
-    (home / ".config").mkdir()
-    (home / ".config" / "kritarc").write_text(
-        "[python]\nenable_mam_krita=true\nenable_mam_krita_e2e=true\n\n"
-        f"[mam_krita]\nendpoint={endpoint}\n")
-    shutil.copy(photo["path"], home / f"{PHOTO}.png")
-    photo["small"].save(home / f"{PHOTO}_small.png")
-    config = {"photo": str(home_in_root / f"{PHOTO}.png"), "box": photo["box"], "depths": list(DEPTHS),
-              "small_photo": str(home_in_root / f"{PHOTO}_small.png"), "small_box": photo["small_box"],
+def _krita_session(root: Path, endpoint: str, classic_endpoint: str, photo: dict, extra: dict,
+                   folder: Path) -> tuple[dict, Path]:
+    """One Krita GUI session in the root (`folder`: where the small photo is written first); returns the driver's
+    results and dump folder (inside the root's /tmp; removed by the fixture)."""
+    photo["small"].save(folder / f"{PHOTO}_small.png")
+    config = {"photo": f"{{dir}}/{PHOTO}.png", "box": photo["box"], "depths": list(DEPTHS),
+              "small_photo": f"{{dir}}/{PHOTO}_small.png", "small_box": photo["small_box"],
               "endpoint": endpoint, "classic_endpoint": classic_endpoint,
-              "dead_endpoint": f"tcp://127.0.0.1:{free_port()}",
-              "out": str(home_in_root / "out"), "timeout_s": 240, **extra}
-    (home / "config.json").write_text(json.dumps(config))
-    with mounted_proc(root):
-        # Krita's own "Import Python Plugin from File" code installs the zip: the zip is what users get
-        installed = subprocess.run(["chroot", str(root), "python3", "-c", RUN_IMPORTER, KRITA_IMPORTER,
-                                    str(home_in_root / "mam_krita.zip"), str(home_in_root / ".local/share/krita")],
-                                   capture_output=True, text=True)
-        assert installed.returncode == 0 and "Imported plugin: Matting Anything" in installed.stdout, \
-            f"Krita's plugin importer rejected the zip:\n{installed.stdout}\n{installed.stderr}"
-        with virtual_display(root) as display:
-            (home / "tmp").mkdir()   # Krita's swap files: gone with the run folder even though it exits hard
-            krita = subprocess.Popen(["chroot", str(root), "env", f"HOME={home_in_root}",
-                                      f"TMPDIR={home_in_root / 'tmp'}", f"DISPLAY={display}",
-                                      f"MAM_KRITA_E2E={home_in_root / 'config.json'}", "krita", "--nosplash"],
-                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                     start_new_session=True)
-            try:
-                log, _ = krita.communicate(timeout=KRITA_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                os.killpg(krita.pid, signal.SIGKILL)
-                log, _ = krita.communicate()
-    results_path = out / "results.json"
-    results = json.loads(results_path.read_text()) if results_path.exists() else None
-    stages = (out / "stage.log").read_text().splitlines() if (out / "stage.log").exists() else ["(none)"]
-    assert results is not None, f"the Krita driver did not finish (rc {krita.returncode}) during " \
-                                f"{stages[-1]!r}:\n{log[-6000:]}"
-    assert "error" not in results, results["error"] + "\n" + log[-4000:]
+              "dead_endpoint": f"tcp://127.0.0.1:{free_port()}", "timeout_s": 240, **extra}
+    files = {f"{PHOTO}.png": photo["path"], f"{PHOTO}_small.png": folder / f"{PHOTO}_small.png"}
+    results, out, _home = run_krita(root, DRIVER, "mam_krita_e2e", "MAM_KRITA_E2E", config, files, KRITA_TIMEOUT_S)
     return results, out
 
 
@@ -176,9 +114,10 @@ def text_daemon(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def session(editors_root, daemon, classic_daemon, text_daemon, photo):
+def session(editors_root, daemon, classic_daemon, text_daemon, photo, tmp_path_factory):
     extra = {"text_endpoint": text_daemon.endpoint, "phrase": PHRASE, "empty_box": EMPTY_BOX}
-    results, out = _krita_session(editors_root, daemon.endpoint, classic_daemon.endpoint, photo, extra)
+    results, out = _krita_session(editors_root, daemon.endpoint, classic_daemon.endpoint, photo, extra,
+                                  tmp_path_factory.mktemp("krita-files"))
     yield results, out
     if not os.environ.get("MAM_E2E_KEEP"):   # set it to keep Krita's dumps and screenshots for a look
         shutil.rmtree(out.parent, ignore_errors=True)
